@@ -1,0 +1,1 @@
+//! HS256 JSON Web Tokens (placeholder, being written).

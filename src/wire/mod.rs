@@ -1,0 +1,1 @@
+//! The routing envelope (placeholder, being written).
