@@ -1,1 +1,1247 @@
-//! HS256 JSON Web Tokens (placeholder, being written).
+//! HS256 JSON Web Tokens: issuing ([`sign`]) and checking ([`verify`]) the tokens hypha-core
+//! hands to clients, and the [`Claims`] they carry.
+//!
+//! This module owns the token format only: header, claims, signature, time window and
+//! audience. It is pure: it reads no clock (the caller passes `now` in UNIX seconds), performs no
+//! I/O and keeps no state. Which scopes or roles a token grants is decided elsewhere.
+//!
+//! Tokens arrive from hostile peers, so [`verify`] bounds their size, accepts only `HS256`,
+//! checks the signature in constant time before it interprets any claim, and reports every
+//! failure as a distinct [`JwtError`].
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The `iss` claim hypha-core puts in the tokens it issues.
+pub const ISSUER: &str = "hypha-core";
+
+/// The longest token [`verify`] will look at, in bytes; longer ones are malformed.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The only signing algorithm this module issues and accepts.
+const ALGORITHM: &str = "HS256";
+
+/// The header [`sign`] emits, as JSON.
+const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+/// Which use a token is for; maps to the `aud` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A token for calling the API (`"hypha-api"`).
+    Api,
+    /// A token that lets a client reconnect under its old identity (`"hypha-reconnection"`).
+    Reconnection,
+}
+
+impl Audience {
+    /// The `aud` claim value for this audience.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "hypha-api",
+            Self::Reconnection => "hypha-reconnection",
+        }
+    }
+}
+
+impl fmt::Display for Audience {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Claims as hypha-core issues them.
+///
+/// [`verify`] also accepts tokens from other implementations: numeric claims may be floats
+/// (floored), `aud` may be an array (it is then reported as the matched audience), and the
+/// claims hypha-core does not require (`iat`, `iss`, `roles`, `scope`, ...) may be absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subject: the user id.
+    pub sub: String,
+    /// The workspace the token is bound to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// The client id the token is bound to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The user's email, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The user's roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: String,
+    /// Issued at, UNIX seconds (0 when a foreign token omits it).
+    pub iat: u64,
+    /// Expiry, UNIX seconds: the token is invalid from this instant on.
+    pub exp: u64,
+    /// Not before, UNIX seconds: the token is invalid before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issuer: [`ISSUER`] when hypha-core issues the token (empty when a foreign token omits it).
+    pub iss: String,
+    /// Audience: `"hypha-api"` or `"hypha-reconnection"` (see [`Audience::as_str`]).
+    pub aud: String,
+}
+
+/// Why [`verify`] rejected a token.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    /// The token is not a well-formed JWT: wrong shape or size, bad base64url, header or payload
+    /// not a JSON object, a missing or ill-typed claim, an unsupported `typ` or a `crit` header.
+    #[error("malformed jwt: {0}")]
+    Malformed(String),
+    /// The header names an algorithm other than `HS256` (for instance `none`).
+    #[error("unsupported jwt algorithm: {0}")]
+    UnsupportedAlgorithm(String),
+    /// The signature does not match (or the verifying secret is empty).
+    #[error("bad jwt signature")]
+    BadSignature,
+    /// `now >= exp`.
+    #[error("jwt expired at {exp} (now {now})")]
+    Expired {
+        /// The token's `exp` claim.
+        exp: u64,
+        /// The time it was checked at.
+        now: u64,
+    },
+    /// `nbf` is present and `now < nbf`.
+    #[error("jwt not valid before {nbf} (now {now})")]
+    NotYetValid {
+        /// The token's `nbf` claim.
+        nbf: u64,
+        /// The time it was checked at.
+        now: u64,
+    },
+    /// The `aud` claim does not contain the audience the caller asked for.
+    #[error("wrong jwt audience: expected {expected}, found {found}")]
+    WrongAudience {
+        /// The audience the caller asked for.
+        expected: Audience,
+        /// The token's `aud` claim: the string, or a JSON array when it was an array.
+        found: String,
+    },
+}
+
+/// Sign `claims` with HS256 under `secret` and return the compact token.
+///
+/// The header is `{"alg":"HS256","typ":"JWT"}`. An empty secret still signs, but [`verify`]
+/// never accepts anything under an empty secret.
+pub fn sign(claims: &Claims, secret: &[u8]) -> String {
+    let payload = serde_json::to_vec(claims).expect("Claims has string keys only");
+    let mut token = URL_SAFE_NO_PAD.encode(HEADER_JSON);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let mut mac = mac(secret);
+    mac.update(token.as_bytes());
+    let signature = mac.finalize().into_bytes();
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    token
+}
+
+/// Verify signature, alg, time window and audience. `now` is UNIX seconds.
+///
+/// Checks, in order: size and shape, header (`alg` must be `HS256`, `typ` if present must be
+/// `JWT`, no `crit`), signature (constant time; an empty `secret` never verifies), claims,
+/// `exp` (`now >= exp` is expired), `nbf` (`now < nbf` is not yet valid), then `aud` (a string,
+/// or an array that must contain `audience`). No claim is interpreted before the signature
+/// has been checked.
+pub fn verify(
+    token: &str,
+    secret: &[u8],
+    now: u64,
+    audience: Audience,
+) -> Result<Claims, JwtError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(malformed(format!(
+            "token is {} bytes, limit is {MAX_TOKEN_LEN}",
+            token.len()
+        )));
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header_b64, payload_b64, signature_b64] = parts[..] else {
+        return Err(malformed(format!(
+            "expected 3 dot-separated parts, found {}",
+            parts.len()
+        )));
+    };
+
+    let header = decode_json_object(header_b64, "header")?;
+    check_header(&header)?;
+
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|e| malformed(format!("signature is not base64url: {e}")))?;
+    if secret.is_empty() {
+        return Err(JwtError::BadSignature);
+    }
+    let signing_input_len = header_b64.len() + 1 + payload_b64.len();
+    let mut mac = mac(secret);
+    mac.update(&token.as_bytes()[..signing_input_len]);
+    mac.verify_slice(&signature)
+        .map_err(|_| JwtError::BadSignature)?;
+
+    let payload = decode_json_object(payload_b64, "payload")?;
+    let (mut claims, aud) = parse_claims(&payload)?;
+
+    if now >= claims.exp {
+        return Err(JwtError::Expired {
+            exp: claims.exp,
+            now,
+        });
+    }
+    if let Some(nbf) = claims.nbf {
+        if now < nbf {
+            return Err(JwtError::NotYetValid { nbf, now });
+        }
+    }
+
+    let expected = audience.as_str();
+    let matches = match &aud {
+        AudClaim::One(found) => found == expected,
+        AudClaim::Many(found) => found.iter().any(|a| a == expected),
+    };
+    if !matches {
+        let found = match aud {
+            AudClaim::One(found) => found,
+            AudClaim::Many(found) => Value::from(found).to_string(),
+        };
+        return Err(JwtError::WrongAudience {
+            expected: audience,
+            found,
+        });
+    }
+    expected.clone_into(&mut claims.aud);
+    Ok(claims)
+}
+
+/// A fresh HMAC-SHA256 keyed with `secret`.
+fn mac(secret: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length")
+}
+
+fn malformed(reason: impl Into<String>) -> JwtError {
+    JwtError::Malformed(reason.into())
+}
+
+/// Decode one base64url segment holding a JSON object; `what` names it in errors.
+fn decode_json_object(segment: &str, what: &str) -> Result<Map<String, Value>, JwtError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|e| malformed(format!("{what} is not base64url: {e}")))?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(malformed(format!(
+            "{what} is not a json object: {}",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(malformed(format!("{what} is not json: {e}"))),
+    }
+}
+
+/// Accept only `alg: HS256`, an absent or `JWT` `typ`, and no `crit`.
+fn check_header(header: &Map<String, Value>) -> Result<(), JwtError> {
+    match header.get("alg") {
+        Some(Value::String(alg)) if alg == ALGORITHM => {}
+        Some(Value::String(alg)) => return Err(JwtError::UnsupportedAlgorithm(alg.clone())),
+        Some(other) => {
+            return Err(malformed(format!(
+                "header alg is not a string: {}",
+                json_kind(other)
+            )))
+        }
+        None => return Err(malformed("header has no alg")),
+    }
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
+        Some(Value::String(typ)) => {
+            return Err(malformed(format!("unsupported header typ: {typ}")))
+        }
+        Some(other) => {
+            return Err(malformed(format!(
+                "header typ is not a string: {}",
+                json_kind(other)
+            )))
+        }
+    }
+    if let Some(crit) = header.get("crit") {
+        return Err(malformed(format!("unsupported crit header: {crit}")));
+    }
+    Ok(())
+}
+
+/// The `aud` claim as it arrived.
+enum AudClaim {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Read the claims from a signature-checked payload. `Claims::aud` is left empty; the caller
+/// fills it in once the audience has matched.
+fn parse_claims(payload: &Map<String, Value>) -> Result<(Claims, AudClaim), JwtError> {
+    let sub = required_string(payload, "sub")?;
+    let exp = numeric_claim(payload, "exp")?.ok_or_else(|| malformed("missing claim exp"))?;
+    let aud = match payload.get("aud") {
+        Some(Value::String(aud)) => AudClaim::One(aud.clone()),
+        Some(Value::Array(items)) => AudClaim::Many(string_array(items, "aud")?),
+        Some(other) => {
+            return Err(malformed(format!(
+                "claim aud is not a string or array: {}",
+                json_kind(other)
+            )))
+        }
+        None => return Err(malformed("missing claim aud")),
+    };
+    let roles = match payload.get("roles") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => string_array(items, "roles")?,
+        Some(other) => {
+            return Err(malformed(format!(
+                "claim roles is not an array: {}",
+                json_kind(other)
+            )))
+        }
+    };
+    let claims = Claims {
+        sub,
+        workspace: optional_string(payload, "workspace")?,
+        client_id: optional_string(payload, "client_id")?,
+        email: optional_string(payload, "email")?,
+        roles,
+        scope: optional_string(payload, "scope")?.unwrap_or_default(),
+        iat: numeric_claim(payload, "iat")?.unwrap_or(0),
+        exp,
+        nbf: numeric_claim(payload, "nbf")?,
+        iss: optional_string(payload, "iss")?.unwrap_or_default(),
+        aud: String::new(),
+    };
+    Ok((claims, aud))
+}
+
+fn required_string(payload: &Map<String, Value>, name: &str) -> Result<String, JwtError> {
+    optional_string(payload, name)?.ok_or_else(|| malformed(format!("missing claim {name}")))
+}
+
+/// A string claim; absent or `null` is `None`, any other type is malformed.
+fn optional_string(payload: &Map<String, Value>, name: &str) -> Result<Option<String>, JwtError> {
+    match payload.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(malformed(format!(
+            "claim {name} is not a string: {}",
+            json_kind(other)
+        ))),
+    }
+}
+
+fn string_array(items: &[Value], name: &str) -> Result<Vec<String>, JwtError> {
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(malformed(format!(
+                "claim {name} has a non-string element: {}",
+                json_kind(other)
+            ))),
+        })
+        .collect()
+}
+
+/// A NumericDate claim (RFC 7519 §2): a non-negative integer, or a float that is floored.
+/// Absent or `null` is `None`; negative, fractional-overflowing or non-numeric is malformed.
+fn numeric_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<u64>, JwtError> {
+    let number = match payload.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(number)) => number,
+        Some(other) => {
+            return Err(malformed(format!(
+                "claim {name} is not a number: {}",
+                json_kind(other)
+            )))
+        }
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    let bad = || malformed(format!("claim {name} is not a valid time: {number}"));
+    if number.is_i64() {
+        return Err(bad()); // a negative integer
+    }
+    let float = number.as_f64().ok_or_else(bad)?;
+    // 2^64 is the first float `as u64` would saturate at; NaN and infinities are out of range.
+    if !(0.0..18_446_744_073_709_551_616.0).contains(&float) {
+        return Err(bad());
+    }
+    // The range check above makes this cast exact after flooring.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let floored = float.floor() as u64;
+    Ok(Some(floored))
+}
+
+/// A short name for a JSON value's type, for error messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SECRET: &[u8] = b"hypha-core-test-secret";
+    const NOW: u64 = 1_700_000_000;
+
+    fn claims(aud: Audience) -> Claims {
+        Claims {
+            sub: "user-1".into(),
+            workspace: Some("ws-user-1".into()),
+            client_id: Some("client-a".into()),
+            email: Some("user@example.org".into()),
+            roles: vec!["admin".into()],
+            scope: "ws:ws-user-1#rw".into(),
+            iat: NOW - 10,
+            exp: NOW + 3600,
+            nbf: None,
+            iss: ISSUER.into(),
+            aud: aud.as_str().into(),
+        }
+    }
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    /// A token with arbitrary header and payload JSON, correctly HS256-signed under `secret`.
+    fn raw_token(header: &str, payload: &str, secret: &[u8]) -> String {
+        let input = format!("{}.{}", b64(header), b64(payload));
+        let mut mac = mac(secret);
+        mac.update(input.as_bytes());
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    fn malformed_reason(result: Result<Claims, JwtError>) -> String {
+        match result {
+            Err(JwtError::Malformed(reason)) => reason,
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        for aud in [Audience::Api, Audience::Reconnection] {
+            let c = claims(aud);
+            let token = sign(&c, SECRET);
+            assert_eq!(verify(&token, SECRET, NOW, aud), Ok(c));
+        }
+    }
+
+    #[test]
+    fn round_trip_minimal_claims_and_nbf() {
+        let c = Claims {
+            sub: "anon".into(),
+            workspace: None,
+            client_id: None,
+            email: None,
+            roles: vec![],
+            scope: String::new(),
+            iat: 0,
+            exp: NOW + 1,
+            nbf: Some(NOW),
+            iss: ISSUER.into(),
+            aud: Audience::Api.as_str().into(),
+        };
+        let token = sign(&c, SECRET);
+        let payload = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        let payload = String::from_utf8(payload).unwrap();
+        // None fields are skipped, not serialized as null.
+        assert!(!payload.contains("null"), "{payload}");
+        assert_eq!(verify(&token, SECRET, NOW, Audience::Api), Ok(c));
+    }
+
+    #[test]
+    fn sign_emits_the_documented_header() {
+        let token = sign(&claims(Audience::Api), SECRET);
+        let header = token.split('.').next().unwrap();
+        assert_eq!(header, b64(r#"{"alg":"HS256","typ":"JWT"}"#));
+    }
+
+    #[test]
+    fn audience_strings() {
+        assert_eq!(Audience::Api.as_str(), "hypha-api");
+        assert_eq!(Audience::Reconnection.as_str(), "hypha-reconnection");
+        assert_eq!(Audience::Api.to_string(), "hypha-api");
+    }
+
+    #[test]
+    fn rejects_alg_none_with_empty_signature() {
+        let payload = serde_json::to_string(&claims(Audience::Api)).unwrap();
+        let token = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(&payload)
+        );
+        let err = verify(&token, SECRET, NOW, Audience::Api).unwrap_err();
+        assert_eq!(err, JwtError::UnsupportedAlgorithm("none".into()));
+        assert_eq!(err.to_string(), "unsupported jwt algorithm: none");
+    }
+
+    #[test]
+    fn rejects_other_algorithms_even_when_signed() {
+        let payload = serde_json::to_string(&claims(Audience::Api)).unwrap();
+        for alg in ["HS512", "RS256", "hs256", "None"] {
+            let token = raw_token(&format!(r#"{{"alg":"{alg}"}}"#), &payload, SECRET);
+            assert_eq!(
+                verify(&token, SECRET, NOW, Audience::Api),
+                Err(JwtError::UnsupportedAlgorithm(alg.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_missing_or_non_string_alg() {
+        let payload = serde_json::to_string(&claims(Audience::Api)).unwrap();
+        for header in [r#"{"typ":"JWT"}"#, r#"{"alg":null}"#, r#"{"alg":256}"#] {
+            let token = raw_token(header, &payload, SECRET);
+            malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        }
+    }
+
+    #[test]
+    fn typ_is_case_insensitive_jwt_or_absent() {
+        let payload = serde_json::to_string(&claims(Audience::Api)).unwrap();
+        for header in [r#"{"alg":"HS256"}"#, r#"{"alg":"HS256","typ":"jwt"}"#] {
+            let token = raw_token(header, &payload, SECRET);
+            assert!(
+                verify(&token, SECRET, NOW, Audience::Api).is_ok(),
+                "{header}"
+            );
+        }
+        let token = raw_token(r#"{"alg":"HS256","typ":"JWS"}"#, &payload, SECRET);
+        let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        assert_eq!(reason, "unsupported header typ: JWS");
+        let token = raw_token(r#"{"alg":"HS256","typ":1}"#, &payload, SECRET);
+        malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+    }
+
+    #[test]
+    fn rejects_crit_header() {
+        let payload = serde_json::to_string(&claims(Audience::Api)).unwrap();
+        let token = raw_token(
+            r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
+            &payload,
+            SECRET,
+        );
+        let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        assert!(reason.contains("crit"), "{reason}");
+    }
+
+    #[test]
+    fn rejects_tampered_payload_with_old_signature() {
+        let token = sign(&claims(Audience::Api), SECRET);
+        let [h, p, s]: [&str; 3] = token.split('.').collect::<Vec<_>>().try_into().unwrap();
+        let mut payload = URL_SAFE_NO_PAD.decode(p).unwrap();
+        let json = String::from_utf8(payload.clone()).unwrap();
+        // Flip one byte: "user-1" becomes "user-0".
+        let at = json.find("user-1").unwrap() + 5;
+        payload[at] ^= 0x01;
+        let forged = format!("{h}.{}.{s}", URL_SAFE_NO_PAD.encode(&payload));
+        assert_eq!(
+            verify(&forged, SECRET, NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn rejects_tampered_signature() {
+        let token = sign(&claims(Audience::Api), SECRET);
+        let (input, s) = token.rsplit_once('.').unwrap();
+        let mut sig = URL_SAFE_NO_PAD.decode(s).unwrap();
+        sig[31] ^= 0x80;
+        let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
+        assert_eq!(
+            verify(&forged, SECRET, NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+        // Truncated signature (valid base64url, wrong length).
+        let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig[..16]));
+        assert_eq!(
+            verify(&forged, SECRET, NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+        // Empty signature with alg HS256.
+        let forged = format!("{input}.");
+        assert_eq!(
+            verify(&forged, SECRET, NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_secret() {
+        let token = sign(&claims(Audience::Api), SECRET);
+        assert_eq!(
+            verify(&token, b"another-secret", NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn empty_secret_never_verifies() {
+        let c = claims(Audience::Api);
+        let token = sign(&c, b"");
+        assert_eq!(
+            verify(&token, b"", NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+        // Also not a token signed under a real secret.
+        let token = sign(&c, SECRET);
+        assert_eq!(
+            verify(&token, b"", NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn signature_is_checked_before_claims() {
+        // Unsigned garbage payload: reported as a bad signature, not a claim error.
+        let token = format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"HS256"}"#),
+            b64(r#"{"sub":42}"#),
+            URL_SAFE_NO_PAD.encode([0u8; 32])
+        );
+        assert_eq!(
+            verify(&token, SECRET, NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+        // An expired token under the wrong secret is a bad signature, not expired.
+        let mut c = claims(Audience::Api);
+        c.exp = NOW - 1;
+        assert_eq!(
+            verify(&sign(&c, SECRET), b"other", NOW, Audience::Api),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn expired_by_one_second() {
+        let mut c = claims(Audience::Api);
+        c.exp = NOW - 1;
+        let err = verify(&sign(&c, SECRET), SECRET, NOW, Audience::Api).unwrap_err();
+        assert_eq!(
+            err,
+            JwtError::Expired {
+                exp: NOW - 1,
+                now: NOW
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "jwt expired at 1699999999 (now 1700000000)"
+        );
+    }
+
+    #[test]
+    fn expired_exactly_at_exp() {
+        let mut c = claims(Audience::Api);
+        c.exp = NOW;
+        let token = sign(&c, SECRET);
+        assert_eq!(
+            verify(&token, SECRET, NOW, Audience::Api),
+            Err(JwtError::Expired { exp: NOW, now: NOW })
+        );
+        assert!(verify(&token, SECRET, NOW - 1, Audience::Api).is_ok());
+    }
+
+    #[test]
+    fn not_yet_valid() {
+        let mut c = claims(Audience::Api);
+        c.nbf = Some(NOW + 60);
+        let token = sign(&c, SECRET);
+        let err = verify(&token, SECRET, NOW, Audience::Api).unwrap_err();
+        assert_eq!(
+            err,
+            JwtError::NotYetValid {
+                nbf: NOW + 60,
+                now: NOW
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "jwt not valid before 1700000060 (now 1700000000)"
+        );
+        // Valid exactly at nbf.
+        assert_eq!(verify(&token, SECRET, NOW + 60, Audience::Api), Ok(c));
+    }
+
+    #[test]
+    fn reconnection_token_is_not_an_api_token() {
+        let token = sign(&claims(Audience::Reconnection), SECRET);
+        let err = verify(&token, SECRET, NOW, Audience::Api).unwrap_err();
+        assert_eq!(
+            err,
+            JwtError::WrongAudience {
+                expected: Audience::Api,
+                found: "hypha-reconnection".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "wrong jwt audience: expected hypha-api, found hypha-reconnection"
+        );
+    }
+
+    #[test]
+    fn api_token_is_not_a_reconnection_token() {
+        let token = sign(&claims(Audience::Api), SECRET);
+        assert_eq!(
+            verify(&token, SECRET, NOW, Audience::Reconnection),
+            Err(JwtError::WrongAudience {
+                expected: Audience::Reconnection,
+                found: "hypha-api".into()
+            })
+        );
+    }
+
+    #[test]
+    fn aud_array() {
+        let payload = r#"{"sub":"u","exp":4102444800,"aud":["other","hypha-api"]}"#;
+        let token = raw_token(r#"{"alg":"HS256","typ":"JWT"}"#, payload, SECRET);
+        let c = verify(&token, SECRET, NOW, Audience::Api).unwrap();
+        assert_eq!(c.aud, "hypha-api");
+        assert_eq!(
+            verify(&token, SECRET, NOW, Audience::Reconnection),
+            Err(JwtError::WrongAudience {
+                expected: Audience::Reconnection,
+                found: r#"["other","hypha-api"]"#.into()
+            })
+        );
+        let empty = raw_token(
+            r#"{"alg":"HS256"}"#,
+            r#"{"sub":"u","exp":4102444800,"aud":[]}"#,
+            SECRET,
+        );
+        assert!(matches!(
+            verify(&empty, SECRET, NOW, Audience::Api),
+            Err(JwtError::WrongAudience { .. })
+        ));
+        let mixed = raw_token(
+            r#"{"alg":"HS256"}"#,
+            r#"{"sub":"u","exp":4102444800,"aud":["hypha-api",1]}"#,
+            SECRET,
+        );
+        malformed_reason(verify(&mixed, SECRET, NOW, Audience::Api));
+    }
+
+    #[test]
+    fn float_numeric_claims_are_floored() {
+        let payload = r#"{"sub":"u","iat":1700000000.9,"exp":1700000100.75,"nbf":1699999999.5,"aud":"hypha-api"}"#;
+        let token = raw_token(r#"{"alg":"HS256"}"#, payload, SECRET);
+        let c = verify(&token, SECRET, NOW, Audience::Api).unwrap();
+        assert_eq!((c.iat, c.exp, c.nbf), (NOW, NOW + 100, Some(NOW - 1)));
+        // exp 1700000000.5 floors to NOW: expired.
+        let payload = r#"{"sub":"u","exp":1700000000.5,"aud":"hypha-api"}"#;
+        let token = raw_token(r#"{"alg":"HS256"}"#, payload, SECRET);
+        assert_eq!(
+            verify(&token, SECRET, NOW, Audience::Api),
+            Err(JwtError::Expired { exp: NOW, now: NOW })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_numeric_claims() {
+        for exp in ["-1", "-0.5", "\"4102444800\"", "true", "1e20", "[1]"] {
+            let payload = format!(r#"{{"sub":"u","exp":{exp},"aud":"hypha-api"}}"#);
+            let token = raw_token(r#"{"alg":"HS256"}"#, &payload, SECRET);
+            let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+            assert!(reason.contains("exp"), "{exp}: {reason}");
+        }
+        for claim in ["iat", "nbf"] {
+            let payload =
+                format!(r#"{{"sub":"u","exp":4102444800,"aud":"hypha-api","{claim}":-5}}"#);
+            let token = raw_token(r#"{"alg":"HS256"}"#, &payload, SECRET);
+            let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+            assert_eq!(reason, format!("claim {claim} is not a valid time: -5"));
+        }
+    }
+
+    #[test]
+    fn rejects_missing_or_ill_typed_required_claims() {
+        let cases = [
+            (
+                r#"{"exp":4102444800,"aud":"hypha-api"}"#,
+                "missing claim sub",
+            ),
+            (r#"{"sub":"u","aud":"hypha-api"}"#, "missing claim exp"),
+            (r#"{"sub":"u","exp":4102444800}"#, "missing claim aud"),
+            (
+                r#"{"sub":7,"exp":4102444800,"aud":"hypha-api"}"#,
+                "claim sub is not a string: number",
+            ),
+            (
+                r#"{"sub":"u","exp":4102444800,"aud":{"a":1}}"#,
+                "claim aud is not a string or array: object",
+            ),
+            (
+                r#"{"sub":"u","exp":4102444800,"aud":"hypha-api","roles":"admin"}"#,
+                "claim roles is not an array: string",
+            ),
+            (
+                r#"{"sub":"u","exp":4102444800,"aud":"hypha-api","scope":["a"]}"#,
+                "claim scope is not a string: array",
+            ),
+            ("[1,2]", "payload is not a json object: array"),
+        ];
+        for (payload, expected) in cases {
+            let token = raw_token(r#"{"alg":"HS256"}"#, payload, SECRET);
+            let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+            assert_eq!(reason, expected, "{payload}");
+        }
+        // Signed but not JSON.
+        let token = raw_token(r#"{"alg":"HS256"}"#, "not json", SECRET);
+        let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        assert!(reason.starts_with("payload is not json"), "{reason}");
+    }
+
+    #[test]
+    fn unknown_claims_are_ignored_and_defaults_apply() {
+        let payload =
+            r#"{"sub":"u","exp":4102444800,"aud":"hypha-api","extra":{"x":1},"email":null}"#;
+        let token = raw_token(r#"{"alg":"HS256","kid":"k1"}"#, payload, SECRET);
+        let c = verify(&token, SECRET, NOW, Audience::Api).unwrap();
+        assert_eq!(
+            c,
+            Claims {
+                sub: "u".into(),
+                workspace: None,
+                client_id: None,
+                email: None,
+                roles: vec![],
+                scope: String::new(),
+                iat: 0,
+                exp: 4_102_444_800,
+                nbf: None,
+                iss: String::new(),
+                aud: "hypha-api".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_oversized_token() {
+        let mut c = claims(Audience::Api);
+        c.scope = "x".repeat(MAX_TOKEN_LEN);
+        let token = sign(&c, SECRET);
+        assert!(token.len() > MAX_TOKEN_LEN);
+        let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        assert_eq!(
+            reason,
+            format!("token is {} bytes, limit is 8192", token.len())
+        );
+        // Just under the limit is still accepted.
+        let base = sign(&claims(Audience::Api), SECRET).len();
+        let mut c = claims(Audience::Api);
+        c.scope
+            .push_str(&" ".repeat((MAX_TOKEN_LEN - base) * 3 / 4 - 2));
+        let token = sign(&c, SECRET);
+        assert!(token.len() <= MAX_TOKEN_LEN, "{}", token.len());
+        assert_eq!(verify(&token, SECRET, NOW, Audience::Api), Ok(c));
+    }
+
+    #[test]
+    fn rejects_wrong_part_count() {
+        let token = sign(&claims(Audience::Api), SECRET);
+        let (two, _) = token.rsplit_once('.').unwrap();
+        let reason = malformed_reason(verify(two, SECRET, NOW, Audience::Api));
+        assert_eq!(reason, "expected 3 dot-separated parts, found 2");
+        let four = format!("{token}.{}", b64("x"));
+        let reason = malformed_reason(verify(&four, SECRET, NOW, Audience::Api));
+        assert_eq!(reason, "expected 3 dot-separated parts, found 4");
+        let err = verify("", SECRET, NOW, Audience::Api).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed jwt: expected 3 dot-separated parts, found 1"
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        let valid = sign(&claims(Audience::Api), SECRET);
+        let (_, rest) = valid.split_once('.').unwrap();
+        for garbage in [
+            "..",
+            "a.b.c",
+            "not a token",
+            "eyJ.eyJ.eyJ",
+            "!!!.???.***",
+            "Bearer x.y.z",
+            &format!("{}.{rest}", b64("{\"alg\":\"HS256\"")), // truncated header json
+            &format!("{}.{rest}", b64("\"HS256\"")),          // header not an object
+            &format!("{}=.{rest}", &valid[..valid.find('.').unwrap()]), // padded base64
+            &format!(
+                "{}.{rest}",
+                valid[..valid.find('.').unwrap()].replace('J', "+")
+            ), // std alphabet
+        ] {
+            malformed_reason(verify(garbage, SECRET, NOW, Audience::Api));
+        }
+        // Bad base64url in the signature segment.
+        let (input, _) = valid.rsplit_once('.').unwrap();
+        let reason = malformed_reason(verify(&format!("{input}.@@@"), SECRET, NOW, Audience::Api));
+        assert!(reason.starts_with("signature is not base64url"), "{reason}");
+    }
+
+    #[test]
+    fn claims_serde_shape() {
+        let json = serde_json::to_value(claims(Audience::Api)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "sub": "user-1",
+                "workspace": "ws-user-1",
+                "client_id": "client-a",
+                "email": "user@example.org",
+                "roles": ["admin"],
+                "scope": "ws:ws-user-1#rw",
+                "iat": NOW - 10,
+                "exp": NOW + 3600,
+                "iss": "hypha-core",
+                "aud": "hypha-api",
+            })
+        );
+        let back: Claims = serde_json::from_value(json).unwrap();
+        assert_eq!(back, claims(Audience::Api));
+    }
+
+    // ---- Interop vectors -------------------------------------------------------------------
+    //
+    // All vectors use INTEROP_SECRET and exp = 4102444800 (2100-01-01), so they stay valid.
+    // Tokens from other implementations are compared by verification (their JSON key order
+    // differs from ours), not by string equality.
+
+    const INTEROP_SECRET: &[u8] = b"hypha-interop-secret-0123456789abcdef";
+    const INTEROP_NOW: u64 = 1_750_000_000;
+
+    /// The claims behind [`OURS_API_TOKEN`].
+    fn interop_claims() -> Claims {
+        Claims {
+            sub: "rust-user".into(),
+            workspace: Some("ws-rust".into()),
+            client_id: Some("rust-client".into()),
+            email: Some("rust@example.org".into()),
+            roles: vec!["admin".into(), "user".into()],
+            scope: "ws:ws-rust#rw ws:public#r".into(),
+            iat: 1_700_000_000,
+            exp: 4_102_444_800,
+            nbf: Some(1_700_000_000),
+            iss: ISSUER.into(),
+            aud: Audience::Api.as_str().into(),
+        }
+    }
+
+    /// Made by PyJWT 2.15.1:
+    ///
+    /// ```text
+    /// python3 -c 'import jwt; print(jwt.encode({"sub":"py-user","workspace":"ws-py",
+    ///   "client_id":"py-client","email":"py@example.org","roles":["admin","user"],
+    ///   "scope":"ws:ws-py#rw","iat":1700000000,"exp":4102444800,"iss":"hypha-core",
+    ///   "aud":"hypha-api"}, b"hypha-interop-secret-0123456789abcdef", algorithm="HS256"))'
+    /// ```
+    const PYJWT_API_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJweS11c2VyIiwid29ya3NwYWNlIjoid3MtcHkiLCJjbGllbnRfaWQiOiJweS1jbGllbnQiLCJlbWFpbCI6InB5QGV4YW1wbGUub3JnIiwicm9sZXMiOlsiYWRtaW4iLCJ1c2VyIl0sInNjb3BlIjoid3M6d3MtcHkjcnciLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6NDEwMjQ0NDgwMCwiaXNzIjoiaHlwaGEtY29yZSIsImF1ZCI6Imh5cGhhLWFwaSJ9.yqmJzJ9TjSFsTxjhdQ9jQ4CPF2x05aOL9Sbp4-zCfC0";
+
+    /// Made by PyJWT 2.15.1, with float times (as from `time.time()`) and an `aud` array:
+    ///
+    /// ```text
+    /// python3 -c 'import jwt; print(jwt.encode({"sub":"py-user","client_id":"py-client",
+    ///   "iat":1700000000.123456,"nbf":1700000000.5,"exp":4102444800.75,"iss":"hypha-core",
+    ///   "aud":["other","hypha-reconnection"]}, b"hypha-interop-secret-0123456789abcdef",
+    ///   algorithm="HS256"))'
+    /// ```
+    const PYJWT_RECONNECTION_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJweS11c2VyIiwiY2xpZW50X2lkIjoicHktY2xpZW50IiwiaWF0IjoxNzAwMDAwMDAwLjEyMzQ1NiwibmJmIjoxNzAwMDAwMDAwLjUsImV4cCI6NDEwMjQ0NDgwMC43NSwiaXNzIjoiaHlwaGEtY29yZSIsImF1ZCI6WyJvdGhlciIsImh5cGhhLXJlY29ubmVjdGlvbiJdfQ.wuYqoUwii9L-zVP5frSLRcJHwZTWBifHts-pXRllxg8";
+
+    /// Made with the Python standard library only (header keys in the other order, JSON with
+    /// spaces, float `exp`/`iat`, no `iss`):
+    ///
+    /// ```text
+    /// python3 -c '
+    /// import base64, hashlib, hmac, json
+    /// b = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=")
+    /// inp = b({"typ": "JWT", "alg": "HS256"}) + b"." + b({"aud": "hypha-api",
+    ///   "exp": 4102444800.0, "iat": 1700000000.999, "sub": "stdlib-user",
+    ///   "scope": "ws:public#r", "roles": []})
+    /// sig = base64.urlsafe_b64encode(hmac.new(b"hypha-interop-secret-0123456789abcdef", inp,
+    ///   hashlib.sha256).digest()).rstrip(b"=")
+    /// print((inp + b"." + sig).decode())'
+    /// ```
+    const PYTHON_STDLIB_TOKEN: &str = "eyJ0eXAiOiAiSldUIiwgImFsZyI6ICJIUzI1NiJ9.eyJhdWQiOiAiaHlwaGEtYXBpIiwgImV4cCI6IDQxMDI0NDQ4MDAuMCwgImlhdCI6IDE3MDAwMDAwMDAuOTk5LCAic3ViIjogInN0ZGxpYi11c2VyIiwgInNjb3BlIjogIndzOnB1YmxpYyNyIiwgInJvbGVzIjogW119.Ux1Comkcyy-4EAhlruoOne9Nj5gavapGfWOYNC9DTS0";
+
+    /// Made by Node v20 `crypto.createHmac`:
+    ///
+    /// ```text
+    /// node -e '
+    /// const c = require("crypto");
+    /// const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    /// const input = b({alg: "HS256", typ: "JWT"}) + "." + b({sub: "node-user",
+    ///   workspace: "ws-node", roles: ["user"], scope: "ws:ws-node#rw", iat: 1700000000,
+    ///   exp: 4102444800, iss: "hypha-core", aud: "hypha-api"});
+    /// console.log(input + "." + c.createHmac("sha256",
+    ///   "hypha-interop-secret-0123456789abcdef").update(input).digest("base64url"));'
+    /// ```
+    const NODE_API_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJub2RlLXVzZXIiLCJ3b3Jrc3BhY2UiOiJ3cy1ub2RlIiwicm9sZXMiOlsidXNlciJdLCJzY29wZSI6IndzOndzLW5vZGUjcnciLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6NDEwMjQ0NDgwMCwiaXNzIjoiaHlwaGEtY29yZSIsImF1ZCI6Imh5cGhhLWFwaSJ9.vFGunGFfKNkC5rOcgAoqq9tGB85rMJQm_rS60Tv4AfI";
+
+    /// What our [`sign`] makes of [`interop_claims`] under [`INTEROP_SECRET`]. Checked to
+    /// verify elsewhere with (`T` set to this token):
+    ///
+    /// ```text
+    /// python3 -c 'import jwt,sys; print(jwt.decode(sys.argv[1],
+    ///   b"hypha-interop-secret-0123456789abcdef", algorithms=["HS256"],
+    ///   audience="hypha-api", issuer="hypha-core"))' "$T"
+    ///
+    /// python3 -c 'import base64,hashlib,hmac,sys; h,p,s=sys.argv[1].split(".");
+    ///   d=lambda x: base64.urlsafe_b64decode(x+"="*(-len(x)%4));
+    ///   print(hmac.compare_digest(hmac.new(b"hypha-interop-secret-0123456789abcdef",
+    ///   (h+"."+p).encode(),hashlib.sha256).digest(), d(s)), d(h), d(p))' "$T"
+    ///
+    /// node -e 'const c=require("crypto"); const [h,p,s]=process.argv[1].split(".");
+    ///   const ok=c.timingSafeEqual(c.createHmac("sha256",
+    ///   "hypha-interop-secret-0123456789abcdef").update(h+"."+p).digest(),
+    ///   Buffer.from(s,"base64url")); console.log(ok, JSON.parse(Buffer.from(h,"base64url")),
+    ///   JSON.parse(Buffer.from(p,"base64url")))' "$T"
+    /// ```
+    ///
+    /// All three accepted it (PyJWT returned the claims; the others printed `true`), and PyJWT
+    /// rejected it with `audience="hypha-reconnection"`.
+    const OURS_API_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJydXN0LXVzZXIiLCJ3b3Jrc3BhY2UiOiJ3cy1ydXN0IiwiY2xpZW50X2lkIjoicnVzdC1jbGllbnQiLCJlbWFpbCI6InJ1c3RAZXhhbXBsZS5vcmciLCJyb2xlcyI6WyJhZG1pbiIsInVzZXIiXSwic2NvcGUiOiJ3czp3cy1ydXN0I3J3IHdzOnB1YmxpYyNyIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjQxMDI0NDQ4MDAsIm5iZiI6MTcwMDAwMDAwMCwiaXNzIjoiaHlwaGEtY29yZSIsImF1ZCI6Imh5cGhhLWFwaSJ9.s7Y3-9l90UyncHZ1r7M984wPwrOBTGIp_9ooOIeY2DQ";
+
+    #[test]
+    fn interop_pyjwt_api_token_verifies() {
+        let c = verify(PYJWT_API_TOKEN, INTEROP_SECRET, INTEROP_NOW, Audience::Api).unwrap();
+        assert_eq!(
+            c,
+            Claims {
+                sub: "py-user".into(),
+                workspace: Some("ws-py".into()),
+                client_id: Some("py-client".into()),
+                email: Some("py@example.org".into()),
+                roles: vec!["admin".into(), "user".into()],
+                scope: "ws:ws-py#rw".into(),
+                iat: 1_700_000_000,
+                exp: 4_102_444_800,
+                nbf: None,
+                iss: ISSUER.into(),
+                aud: "hypha-api".into(),
+            }
+        );
+        assert!(matches!(
+            verify(
+                PYJWT_API_TOKEN,
+                INTEROP_SECRET,
+                INTEROP_NOW,
+                Audience::Reconnection
+            ),
+            Err(JwtError::WrongAudience { .. })
+        ));
+    }
+
+    #[test]
+    fn interop_pyjwt_float_times_and_aud_array_verify() {
+        let c = verify(
+            PYJWT_RECONNECTION_TOKEN,
+            INTEROP_SECRET,
+            INTEROP_NOW,
+            Audience::Reconnection,
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Claims {
+                sub: "py-user".into(),
+                workspace: None,
+                client_id: Some("py-client".into()),
+                email: None,
+                roles: vec![],
+                scope: String::new(),
+                iat: 1_700_000_000,
+                exp: 4_102_444_800,
+                nbf: Some(1_700_000_000),
+                iss: ISSUER.into(),
+                aud: "hypha-reconnection".into(),
+            }
+        );
+        assert_eq!(
+            verify(
+                PYJWT_RECONNECTION_TOKEN,
+                INTEROP_SECRET,
+                INTEROP_NOW,
+                Audience::Api
+            ),
+            Err(JwtError::WrongAudience {
+                expected: Audience::Api,
+                found: r#"["other","hypha-reconnection"]"#.into()
+            })
+        );
+        // nbf 1700000000.5 floors to 1700000000.
+        assert_eq!(
+            verify(
+                PYJWT_RECONNECTION_TOKEN,
+                INTEROP_SECRET,
+                1_699_999_999,
+                Audience::Reconnection
+            ),
+            Err(JwtError::NotYetValid {
+                nbf: 1_700_000_000,
+                now: 1_699_999_999
+            })
+        );
+    }
+
+    #[test]
+    fn interop_python_stdlib_token_verifies() {
+        let c = verify(
+            PYTHON_STDLIB_TOKEN,
+            INTEROP_SECRET,
+            INTEROP_NOW,
+            Audience::Api,
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Claims {
+                sub: "stdlib-user".into(),
+                workspace: None,
+                client_id: None,
+                email: None,
+                roles: vec![],
+                scope: "ws:public#r".into(),
+                iat: 1_700_000_000,
+                exp: 4_102_444_800,
+                nbf: None,
+                iss: String::new(),
+                aud: "hypha-api".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn interop_node_token_verifies() {
+        let c = verify(NODE_API_TOKEN, INTEROP_SECRET, INTEROP_NOW, Audience::Api).unwrap();
+        assert_eq!(
+            c,
+            Claims {
+                sub: "node-user".into(),
+                workspace: Some("ws-node".into()),
+                client_id: None,
+                email: None,
+                roles: vec!["user".into()],
+                scope: "ws:ws-node#rw".into(),
+                iat: 1_700_000_000,
+                exp: 4_102_444_800,
+                nbf: None,
+                iss: ISSUER.into(),
+                aud: "hypha-api".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn interop_foreign_tokens_fail_under_another_secret_or_after_exp() {
+        for token in [
+            PYJWT_API_TOKEN,
+            PYJWT_RECONNECTION_TOKEN,
+            PYTHON_STDLIB_TOKEN,
+            NODE_API_TOKEN,
+            OURS_API_TOKEN,
+        ] {
+            assert_eq!(
+                verify(token, SECRET, INTEROP_NOW, Audience::Api),
+                Err(JwtError::BadSignature)
+            );
+            assert!(matches!(
+                verify(token, INTEROP_SECRET, 4_102_444_800, Audience::Api),
+                Err(JwtError::Expired { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn interop_our_token_is_byte_stable() {
+        assert_eq!(sign(&interop_claims(), INTEROP_SECRET), OURS_API_TOKEN);
+        assert_eq!(
+            verify(OURS_API_TOKEN, INTEROP_SECRET, INTEROP_NOW, Audience::Api),
+            Ok(interop_claims())
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn verify_never_panics_on_random_strings(token in ".{0,300}") {
+            let _ = verify(&token, SECRET, NOW, Audience::Api);
+        }
+
+        #[test]
+        fn verify_never_panics_on_dotted_base64ish(
+            token in "[A-Za-z0-9_\\-=+/.]{0,200}",
+        ) {
+            let _ = verify(&token, SECRET, NOW, Audience::Api);
+        }
+
+        #[test]
+        fn verify_never_panics_on_random_signed_payloads(
+            header in "\\{\"alg\":\"HS256\"(,\"typ\":\"[a-zA-Z]{0,4}\")?\\}",
+            payload in ".{0,200}",
+        ) {
+            let token = raw_token(&header, &payload, SECRET);
+            let _ = verify(&token, SECRET, NOW, Audience::Api);
+        }
+
+        #[test]
+        fn sign_verify_round_trips(
+            sub in ".{0,40}",
+            scope in ".{0,40}",
+            roles in proptest::collection::vec(".{0,10}", 0..4),
+            exp in (NOW + 1)..u64::MAX,
+            reconnection in any::<bool>(),
+        ) {
+            let aud = if reconnection { Audience::Reconnection } else { Audience::Api };
+            let c = Claims {
+                sub,
+                workspace: None,
+                client_id: None,
+                email: None,
+                roles,
+                scope,
+                iat: NOW,
+                exp,
+                nbf: None,
+                iss: ISSUER.into(),
+                aud: aud.as_str().into(),
+            };
+            let token = sign(&c, SECRET);
+            prop_assert_eq!(verify(&token, SECRET, NOW, aud), Ok(c));
+        }
+    }
+}
