@@ -1,10 +1,30 @@
 //! Hypha Core: a Hypha server as a sans-IO Rust library.
 //!
-//! The crate owns everything a Hypha server decides: JWT verification, the routing envelope,
-//! workspaces, the service registry, the workspace-manager peer and the [`Router`] that ties them
+//! The crate owns everything a Hypha server decides: JWT verification ([`jwt`]), the routing
+//! envelope ([`wire`]), users and permissions ([`auth`]), workspaces and the service registry
+//! ([`registry`]), the workspace-manager peer (`manager`) and the [`Router`] that ties them
 //! together. It performs no I/O and reads no clock: drivers (`src/bridge/` in the browser,
 //! `server/` natively) feed it inputs and drain its outputs.
+//!
+//! ```text
+//!            handle_connect(now, conn, hello)       poll_transmit() -> Transmit { conn, frame }
+//!  driver -> handle_message(now, conn, frame)  ->   poll_event()    -> Event
+//!            handle_disconnect(now, conn)           poll_timeout()  -> Option<Timestamp>
+//!            handle_timeout(now)
+//! ```
 #![warn(missing_docs)]
 
+pub mod auth;
+mod config;
 pub mod jwt;
+mod manager;
+pub mod registry;
+mod router;
+mod time;
 pub mod wire;
+
+pub use config::Config;
+pub use manager::{default_method_names, ManagerError};
+pub use registry::{ClientAddr, ConnId};
+pub use router::{close_code, Event, Frame, Router, Transmit};
+pub use time::Timestamp;

@@ -1,0 +1,45 @@
+//! Server configuration, fixed when the [`crate::Router`] is created.
+
+use std::time::Duration;
+
+/// How a [`crate::Router`] presents itself and signs tokens.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The URL clients know the server by; announced as `public_base_url` and stamped as
+    /// `_rserver` on every descriptor the manager hands out (they must match, protocol.md §8.3).
+    pub public_base_url: String,
+    /// Client id of the workspace manager, announced as `manager_id`.
+    pub manager_id: String,
+    /// HS256 secret for every token this server issues or accepts. Empty accepts no token.
+    pub jwt_secret: Vec<u8>,
+    /// Seed of the router's random source (anonymous user ids, token subjects, service choice).
+    pub rng_seed: u64,
+    /// Lifetime of reconnection tokens.
+    pub reconnection_token_life: Duration,
+    /// How long the manager waits for a client it asked something (e.g. `get_service`).
+    pub client_call_timeout: Duration,
+    /// Version string announced in `connection_info`.
+    pub hypha_version: String,
+    /// Identifier of this server instance.
+    pub server_id: String,
+}
+
+impl Config {
+    /// A configuration with the given public URL and secret, and defaults for the rest.
+    pub fn new(
+        public_base_url: impl Into<String>,
+        jwt_secret: impl Into<Vec<u8>>,
+        rng_seed: u64,
+    ) -> Self {
+        Self {
+            public_base_url: public_base_url.into(),
+            manager_id: "workspace-manager".to_owned(),
+            jwt_secret: jwt_secret.into(),
+            rng_seed,
+            reconnection_token_life: Duration::from_secs(3600),
+            client_call_timeout: Duration::from_secs(30),
+            hypha_version: env!("CARGO_PKG_VERSION").to_owned(),
+            server_id: "hypha-core".to_owned(),
+        }
+    }
+}

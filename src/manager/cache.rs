@@ -1,0 +1,191 @@
+//! `message_cache`: reassembly of calls to the manager larger than a client's chunk size
+//! (256 KiB by default), uploaded as numbered chunks and then processed as one frame.
+//!
+//! Every limit here exists because the uploader is a peer: the number of open uploads and the
+//! bytes held per client are capped, and abandoned uploads are dropped after a while.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use super::ManagerError;
+use crate::registry::ClientAddr;
+use crate::time::Timestamp;
+
+/// Open uploads one client may have at once.
+pub(crate) const MAX_UPLOADS_PER_CLIENT: usize = 16;
+/// Bytes one client may hold in unfinished uploads.
+pub(crate) const MAX_BYTES_PER_CLIENT: usize = 64 * 1024 * 1024;
+/// Chunks one upload may have.
+const MAX_CHUNKS: u64 = 4096;
+/// An upload not processed within this time is dropped.
+pub(crate) const UPLOAD_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Default)]
+struct Upload {
+    chunks: BTreeMap<u64, Vec<u8>>,
+    next_append: u64,
+    bytes: usize,
+    created: Timestamp,
+}
+
+/// Unfinished uploads, per client and key.
+#[derive(Debug, Default)]
+pub(crate) struct MessageCaches {
+    uploads: HashMap<ClientAddr, HashMap<String, Upload>>,
+}
+
+fn missing(key: &str) -> ManagerError {
+    ManagerError::NotFound(format!("message with key {key} does not exist"))
+}
+
+impl MessageCaches {
+    /// Start an upload (replacing one with the same key).
+    pub(crate) fn create(
+        &mut self,
+        owner: &ClientAddr,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(), ManagerError> {
+        let uploads = self.uploads.entry(owner.clone()).or_default();
+        if !uploads.contains_key(key) && uploads.len() >= MAX_UPLOADS_PER_CLIENT {
+            return Err(ManagerError::InvalidArgument(format!(
+                "too many open message uploads (limit {MAX_UPLOADS_PER_CLIENT})"
+            )));
+        }
+        uploads.insert(
+            key.to_owned(),
+            Upload {
+                created: now,
+                ..Upload::default()
+            },
+        );
+        Ok(())
+    }
+
+    /// Store chunk `index` (or the next one, for `append`).
+    pub(crate) fn set(
+        &mut self,
+        owner: &ClientAddr,
+        key: &str,
+        index: Option<u64>,
+        data: Vec<u8>,
+    ) -> Result<(), ManagerError> {
+        let held: usize = self.bytes_held(owner);
+        let upload = self
+            .uploads
+            .get_mut(owner)
+            .and_then(|u| u.get_mut(key))
+            .ok_or_else(|| missing(key))?;
+        let index = index.unwrap_or(upload.next_append);
+        if index >= MAX_CHUNKS {
+            return Err(ManagerError::InvalidArgument(format!(
+                "chunk index {index} too large (limit {MAX_CHUNKS})"
+            )));
+        }
+        let replaced = upload.chunks.get(&index).map_or(0, Vec::len);
+        if held - replaced + data.len() > MAX_BYTES_PER_CLIENT {
+            return Err(ManagerError::InvalidArgument(format!(
+                "message uploads exceed {MAX_BYTES_PER_CLIENT} bytes"
+            )));
+        }
+        upload.bytes = upload.bytes - replaced + data.len();
+        upload.next_append = upload.next_append.max(index + 1);
+        upload.chunks.insert(index, data);
+        Ok(())
+    }
+
+    /// Finish an upload: the chunks concatenated in index order; they must be contiguous from 0.
+    pub(crate) fn take(&mut self, owner: &ClientAddr, key: &str) -> Result<Vec<u8>, ManagerError> {
+        let upload = self
+            .uploads
+            .get_mut(owner)
+            .and_then(|u| u.remove(key))
+            .ok_or_else(|| missing(key))?;
+        if upload
+            .chunks
+            .keys()
+            .copied()
+            .ne(0..upload.chunks.len() as u64)
+        {
+            return Err(ManagerError::InvalidArgument(format!(
+                "message {key} has missing chunks"
+            )));
+        }
+        let mut out = Vec::with_capacity(upload.bytes);
+        for chunk in upload.chunks.into_values() {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// Drop an upload.
+    pub(crate) fn remove(&mut self, owner: &ClientAddr, key: &str) -> Result<(), ManagerError> {
+        self.uploads
+            .get_mut(owner)
+            .and_then(|u| u.remove(key))
+            .map(|_| ())
+            .ok_or_else(|| missing(key))
+    }
+
+    /// Drop everything a departed client left.
+    pub(crate) fn forget(&mut self, owner: &ClientAddr) {
+        self.uploads.remove(owner);
+    }
+
+    /// Drop uploads older than [`UPLOAD_TTL`]; true if any upload remains.
+    pub(crate) fn expire(&mut self, now: Timestamp) -> bool {
+        for uploads in self.uploads.values_mut() {
+            uploads.retain(|_, u| u.created + UPLOAD_TTL > now);
+        }
+        self.uploads.retain(|_, u| !u.is_empty());
+        !self.uploads.is_empty()
+    }
+
+    fn bytes_held(&self, owner: &ClientAddr) -> usize {
+        self.uploads
+            .get(owner)
+            .map_or(0, |u| u.values().map(|x| x.bytes).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_reassemble_in_index_order() {
+        let mut caches = MessageCaches::default();
+        let me = ClientAddr::new("ws", "c");
+        caches.create(&me, "k", Timestamp(0)).unwrap();
+        caches.set(&me, "k", Some(1), b"world".to_vec()).unwrap();
+        caches.set(&me, "k", Some(0), b"hello ".to_vec()).unwrap();
+        assert_eq!(caches.take(&me, "k").unwrap(), b"hello world");
+        assert!(caches.take(&me, "k").is_err());
+    }
+
+    #[test]
+    fn gaps_and_foreign_keys_are_refused() {
+        let mut caches = MessageCaches::default();
+        let me = ClientAddr::new("ws", "c");
+        let other = ClientAddr::new("ws", "d");
+        caches.create(&me, "k", Timestamp(0)).unwrap();
+        assert!(caches.set(&other, "k", Some(0), vec![1]).is_err());
+        caches.set(&me, "k", Some(2), vec![1]).unwrap();
+        assert!(caches.take(&me, "k").is_err());
+    }
+
+    #[test]
+    fn byte_and_upload_limits_hold() {
+        let mut caches = MessageCaches::default();
+        let me = ClientAddr::new("ws", "c");
+        for i in 0..MAX_UPLOADS_PER_CLIENT {
+            caches.create(&me, &i.to_string(), Timestamp(0)).unwrap();
+        }
+        assert!(caches.create(&me, "one-more", Timestamp(0)).is_err());
+        let big = vec![0u8; MAX_BYTES_PER_CLIENT / 2 + 1];
+        caches.set(&me, "0", None, big.clone()).unwrap();
+        assert!(caches.set(&me, "1", None, big).is_err());
+        assert!(caches.expire(Timestamp(0)));
+        assert!(!caches.expire(Timestamp(0) + UPLOAD_TTL));
+    }
+}

@@ -1,0 +1,215 @@
+//! Clients and services, with the invariants that hold between them: every service belongs to a
+//! registered client, and a client address is held by one connection at a time.
+//!
+//! Plain data, no I/O, no permission decisions (the manager makes those). Lookups go by address,
+//! never by connection, so a later cluster driver can feed records of clients held elsewhere.
+
+mod ids;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub use ids::{is_valid_service_name, ClientAddr, ConnId, ServiceId};
+pub use service::{ServiceRecord, Visibility};
+
+use crate::auth::User;
+
+/// Limit on services one client may hold (the Python server uses the same quota).
+pub const MAX_SERVICES_PER_CLIENT: usize = 1000;
+
+/// A connected client.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    /// The connection that carries it.
+    pub conn: ConnId,
+    /// Who it is.
+    pub user: User,
+    /// Event types it subscribed to with `subscribe`.
+    pub subscriptions: BTreeSet<String>,
+}
+
+/// Why the registry refused a change.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    /// Another connection already holds this client address.
+    #[error("client already exists: {0}")]
+    ClientExists(ClientAddr),
+    /// The provider is not a registered client.
+    #[error("client not connected: {0}")]
+    UnknownClient(ClientAddr),
+    /// The provider holds too many services.
+    #[error("too many services for client {0} (limit {MAX_SERVICES_PER_CLIENT})")]
+    TooManyServices(ClientAddr),
+}
+
+/// A query over service ids; each part is exact or `*` for any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePattern {
+    /// Workspace, or `*`.
+    pub workspace: String,
+    /// Client id, or `*`.
+    pub client_id: String,
+    /// Service name, or `*`.
+    pub name: String,
+    /// App id, or `*`.
+    pub app_id: String,
+}
+
+impl ServicePattern {
+    fn matches(&self, record: &ServiceRecord) -> bool {
+        let part = |pattern: &str, value: &str| pattern == "*" || pattern == value;
+        part(&self.workspace, &record.id.provider.workspace)
+            && part(&self.client_id, &record.id.provider.client_id)
+            && part(&self.name, &record.id.name)
+            && part(&self.app_id, &record.app_id)
+    }
+
+    /// The longest key prefix every match shares, to narrow the scan.
+    fn key_prefix(&self) -> String {
+        if self.workspace == "*" {
+            String::new()
+        } else if self.client_id == "*" {
+            format!("{}/", self.workspace)
+        } else if self.name == "*" {
+            format!("{}/{}:", self.workspace, self.client_id)
+        } else {
+            format!("{}/{}:{}", self.workspace, self.client_id, self.name)
+        }
+    }
+}
+
+/// All clients and services the server knows.
+#[derive(Debug, Default)]
+pub struct Registry {
+    clients: HashMap<ClientAddr, ClientRecord>,
+    /// Keyed by the text form of the service id, so a client's services form one key range.
+    services: BTreeMap<String, ServiceRecord>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a client; refuses an address that is already held.
+    pub fn add_client(
+        &mut self,
+        addr: ClientAddr,
+        record: ClientRecord,
+    ) -> Result<(), RegistryError> {
+        if self.clients.contains_key(&addr) {
+            return Err(RegistryError::ClientExists(addr));
+        }
+        self.clients.insert(addr, record);
+        Ok(())
+    }
+
+    /// Remove a client and every service it provides; returns the removed services.
+    pub fn remove_client(
+        &mut self,
+        addr: &ClientAddr,
+    ) -> Option<(ClientRecord, Vec<ServiceRecord>)> {
+        let record = self.clients.remove(addr)?;
+        let keys: Vec<String> = self.service_keys_of(addr).collect();
+        let removed = keys
+            .iter()
+            .filter_map(|k| self.services.remove(k))
+            .collect();
+        Some((record, removed))
+    }
+
+    /// The client at `addr`.
+    pub fn client(&self, addr: &ClientAddr) -> Option<&ClientRecord> {
+        self.clients.get(addr)
+    }
+
+    /// The client at `addr`, mutably.
+    pub fn client_mut(&mut self, addr: &ClientAddr) -> Option<&mut ClientRecord> {
+        self.clients.get_mut(addr)
+    }
+
+    /// Clients connected to `workspace`, in address order.
+    pub fn clients_in<'a>(
+        &'a self,
+        workspace: &'a str,
+    ) -> impl Iterator<Item = (&'a ClientAddr, &'a ClientRecord)> + 'a {
+        let mut found: Vec<_> = self
+            .clients
+            .iter()
+            .filter(move |(a, _)| a.workspace == workspace)
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        found.into_iter()
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Add or replace a service; returns the record it replaced.
+    pub fn register(
+        &mut self,
+        record: ServiceRecord,
+    ) -> Result<Option<ServiceRecord>, RegistryError> {
+        let provider = &record.id.provider;
+        if !self.clients.contains_key(provider) {
+            return Err(RegistryError::UnknownClient(provider.clone()));
+        }
+        let key = record.id.to_string();
+        if !self.services.contains_key(&key)
+            && self.service_keys_of(provider).count() >= MAX_SERVICES_PER_CLIENT
+        {
+            return Err(RegistryError::TooManyServices(provider.clone()));
+        }
+        Ok(self.services.insert(key, record))
+    }
+
+    /// Remove one service.
+    pub fn unregister(&mut self, id: &ServiceId) -> Option<ServiceRecord> {
+        self.services.remove(&id.to_string())
+    }
+
+    /// The service with exactly this id.
+    pub fn service(&self, id: &ServiceId) -> Option<&ServiceRecord> {
+        self.services.get(&id.to_string())
+    }
+
+    /// The service `name` of `provider`, without building a [`ServiceId`].
+    pub fn service_of(&self, provider: &str, name: &str) -> Option<&ServiceRecord> {
+        let mut key = String::with_capacity(provider.len() + name.len() + 1);
+        key.push_str(provider);
+        key.push(':');
+        key.push_str(name);
+        self.services.get(&key)
+    }
+
+    /// Services matching `pattern`, in id order.
+    pub fn find(&self, pattern: &ServicePattern) -> Vec<&ServiceRecord> {
+        let prefix = pattern.key_prefix();
+        self.services
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, r)| r)
+            .filter(|r| pattern.matches(r))
+            .collect()
+    }
+
+    /// Services of one client.
+    pub fn services_of(&self, provider: &ClientAddr) -> Vec<&ServiceRecord> {
+        self.service_keys_of(provider)
+            .filter_map(|k| self.services.get(&k))
+            .collect()
+    }
+
+    fn service_keys_of(&self, provider: &ClientAddr) -> impl Iterator<Item = String> + '_ {
+        let prefix = ServiceId::prefix_of(provider);
+        self.services
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+    }
+}

@@ -1,0 +1,295 @@
+//! The connection handshake (protocol.md §1): the client's JSON authentication frame in,
+//! `connection_info` or an error plus a close out; and the text control frames after it.
+
+use rand::Rng;
+use serde_json::json;
+
+use super::{close_code, Event, Frame, Router, Session};
+use crate::auth::{is_valid_name, Permission, User};
+use crate::jwt::{self, Audience};
+use crate::manager::reconnection_claims;
+use crate::registry::{ClientAddr, ClientRecord, ConnId};
+use crate::time::Timestamp;
+
+/// Text frames longer than this are ignored, as both reference servers do.
+const MAX_CONTROL_FRAME: usize = 1000;
+
+/// A refusal: close code and the message the client is shown.
+struct Refusal(u16, String);
+
+fn policy(msg: impl Into<String>) -> Refusal {
+    Refusal(close_code::POLICY_VIOLATION, msg.into())
+}
+
+/// Who the hello frame proved the client to be.
+struct Admitted {
+    user: User,
+    addr: ClientAddr,
+    /// Authenticated by a reconnection token for exactly this address.
+    reconnecting: bool,
+}
+
+fn text_field<'a>(hello: &'a serde_json::Value, key: &str) -> Result<Option<&'a str>, Refusal> {
+    match hello.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Refusal(
+            close_code::UNSUPPORTED_DATA,
+            format!("invalid authentication payload: {key} must be a string"),
+        )),
+    }
+}
+
+impl Router {
+    /// A transport connection opened and sent its first (text) frame, `hello`: the JSON
+    /// `{client_id, workspace, token, reconnection_token}`. Answers with `connection_info`, or
+    /// with an error frame and an [`Event::Close`].
+    pub fn handle_connect(&mut self, now: Timestamp, conn: ConnId, hello: &str) {
+        if self.sessions.contains_key(&conn) {
+            debug_assert!(false, "handle_connect called twice for {conn}");
+            return;
+        }
+        match self.admit(now, hello) {
+            Ok(admitted) => self.open_session(now, conn, admitted),
+            Err(Refusal(code, message)) => self.refuse(conn, code, message),
+        }
+        self.flush_notices();
+    }
+
+    fn refuse(&mut self, conn: ConnId, code: u16, message: String) {
+        self.send_text(conn, json!({"type": "error", "message": message}));
+        self.events.push_back(Event::Close {
+            conn,
+            code,
+            reason: message,
+        });
+    }
+
+    fn admit(&mut self, now: Timestamp, hello: &str) -> Result<Admitted, Refusal> {
+        let hello: serde_json::Value = serde_json::from_str(hello).map_err(|e| {
+            Refusal(
+                close_code::UNSUPPORTED_DATA,
+                format!("invalid authentication payload: {e}"),
+            )
+        })?;
+        if !hello.is_object() {
+            return Err(Refusal(
+                close_code::UNSUPPORTED_DATA,
+                "invalid authentication payload: not an object".into(),
+            ));
+        }
+        let requested_ws = text_field(&hello, "workspace")?;
+        let token = text_field(&hello, "token")?;
+        let reconnection_token = text_field(&hello, "reconnection_token")?;
+        let client_id = match text_field(&hello, "client_id")? {
+            Some(cid) if is_valid_name(cid) => cid.to_owned(),
+            Some(cid) => return Err(policy(format!("invalid client id: {cid:?}"))),
+            None => format!(
+                "client-{:012x}",
+                self.rng.random::<u64>() & 0xffff_ffff_ffff
+            ),
+        };
+        if let Some(ws) = requested_ws {
+            if !is_valid_name(ws) {
+                return Err(policy(format!("invalid workspace name: {ws:?}")));
+            }
+        }
+        let secret = &self.config.jwt_secret;
+        let now_secs = now.as_secs();
+
+        // A reconnection token is tried first; if it fails, a regular token may still admit the
+        // client, but a failing credential never degrades into an anonymous session.
+        let mut reconnection_failure = None;
+        if let Some(rt) = reconnection_token {
+            match jwt::verify(rt, secret, now_secs, Audience::Reconnection) {
+                Ok(claims) => {
+                    let bound_ws = claims.workspace.clone().unwrap_or_default();
+                    if claims.client_id.as_deref() != Some(client_id.as_str()) {
+                        reconnection_failure =
+                            Some("reconnection token was issued for another client id".to_owned());
+                    } else if requested_ws.is_some_and(|ws| ws != bound_ws) {
+                        reconnection_failure =
+                            Some("reconnection token was issued for another workspace".to_owned());
+                    } else {
+                        let user = User::from_claims(&claims);
+                        let addr = ClientAddr::new(bound_ws, client_id);
+                        return Ok(Admitted {
+                            user,
+                            addr,
+                            reconnecting: true,
+                        });
+                    }
+                }
+                Err(e) => reconnection_failure = Some(format!("invalid reconnection token: {e}")),
+            }
+        }
+        let (user, token_ws) = match token {
+            Some(token) => {
+                let claims = jwt::verify(token, secret, now_secs, Audience::Api)
+                    .map_err(|e| policy(format!("authentication failed: invalid token: {e}")))?;
+                if claims
+                    .client_id
+                    .as_deref()
+                    .is_some_and(|bound| bound != client_id)
+                {
+                    return Err(policy(format!(
+                        "authentication failed: token is bound to client id {:?}",
+                        claims.client_id.unwrap_or_default()
+                    )));
+                }
+                (User::from_claims(&claims), claims.workspace)
+            }
+            None => {
+                if let Some(why) = reconnection_failure {
+                    return Err(policy(format!("authentication failed: {why}")));
+                }
+                let id = format!(
+                    "anonymouz-{:012x}",
+                    self.rng.random::<u64>() & 0xffff_ffff_ffff
+                );
+                (User::anonymous(id), None)
+            }
+        };
+        let workspace = requested_ws.map_or_else(
+            || user.default_workspace(token_ws.as_deref()),
+            str::to_owned,
+        );
+        if user.permission(&workspace).is_none() {
+            return Err(policy(format!(
+                "permission denied: user {user} may not enter workspace {workspace}"
+            )));
+        }
+        Ok(Admitted {
+            user,
+            addr: ClientAddr::new(workspace, client_id),
+            reconnecting: false,
+        })
+    }
+
+    fn open_session(&mut self, now: Timestamp, conn: ConnId, admitted: Admitted) {
+        let Admitted {
+            user,
+            addr,
+            reconnecting,
+        } = admitted;
+        if let Some(existing) = self.registry.client(&addr).map(|c| c.conn) {
+            if !reconnecting {
+                self.refuse(
+                    conn,
+                    close_code::POLICY_VIOLATION,
+                    format!("client already exists and is connected: {addr}"),
+                );
+                return;
+            }
+            // The holder of the reconnection token takes the address over: the old connection
+            // is closed and cleaned up first so its departure cannot remove the new services.
+            self.events.push_back(Event::Close {
+                conn: existing,
+                code: close_code::GOING_AWAY,
+                reason: "replaced by a reconnection of the same client".into(),
+            });
+            self.handle_disconnect(now, existing);
+        }
+        let record = ClientRecord {
+            conn,
+            user: user.clone(),
+            subscriptions: Default::default(),
+        };
+        if let Err(e) = self.registry.add_client(addr.clone(), record) {
+            self.refuse(conn, close_code::POLICY_VIOLATION, e.to_string());
+            return;
+        }
+        let reconnection_token = self.reconnection_token(now, &user, &addr);
+        let user_value = user.to_value(&addr.workspace);
+        let info = json!({
+            "type": "connection_info",
+            "hypha_version": self.config.hypha_version,
+            "public_base_url": self.config.public_base_url,
+            "local_base_url": self.config.public_base_url,
+            "manager_id": self.config.manager_id,
+            "workspace": addr.workspace,
+            "client_id": addr.client_id,
+            "user": {
+                "id": user.id,
+                "is_anonymous": user.is_anonymous(),
+                "email": user.email,
+                "roles": user.roles,
+                "scopes": user.scope_string().split_whitespace().collect::<Vec<_>>(),
+                "expires_at": user.expires_at,
+            },
+            "reconnection_token": reconnection_token,
+            "reconnection_token_life_time": self.config.reconnection_token_life.as_secs(),
+        });
+        self.send_text(conn, info);
+        self.events.push_back(Event::ClientConnected {
+            client: addr.clone(),
+            user_id: user.id.clone(),
+            conn,
+        });
+        self.sessions.insert(
+            conn,
+            Session {
+                addr,
+                user,
+                user_value,
+            },
+        );
+    }
+
+    fn reconnection_token(&self, now: Timestamp, user: &User, addr: &ClientAddr) -> String {
+        let claims = reconnection_claims(
+            user,
+            addr,
+            now.as_secs(),
+            self.config.reconnection_token_life,
+        );
+        jwt::sign(&claims, &self.config.jwt_secret)
+    }
+
+    /// A text frame after the handshake: `ping` → `pong`, `refresh_token` → a new reconnection
+    /// token. Anything else, and anything longer than 1000 characters, is ignored.
+    pub(super) fn handle_control(&mut self, now: Timestamp, conn: ConnId, text: &str) {
+        if text.len() > MAX_CONTROL_FRAME {
+            return;
+        }
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else {
+            return;
+        };
+        match message.get("type").and_then(serde_json::Value::as_str) {
+            Some("ping") => self.send_text(conn, json!({"type": "pong"})),
+            Some("refresh_token") => {
+                let Some(session) = self.sessions.get(&conn) else {
+                    return;
+                };
+                let token = self.reconnection_token(now, &session.user, &session.addr);
+                self.send_text(
+                    conn,
+                    json!({"type": "reconnection_token", "reconnection_token": token}),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// True if the user on `conn` may write to its workspace (used to refuse broadcasts from
+    /// read-only clients).
+    pub(super) fn may_write(&self, conn: ConnId) -> bool {
+        self.sessions
+            .get(&conn)
+            .and_then(|s| s.user.permission(&s.addr.workspace))
+            .is_some_and(|p| p >= Permission::ReadWrite)
+    }
+
+    /// Dispatch a frame that arrived on an open connection.
+    pub fn handle_message(&mut self, now: Timestamp, conn: ConnId, frame: Frame) {
+        if !self.sessions.contains_key(&conn) {
+            return;
+        }
+        match frame {
+            Frame::Text(text) => self.handle_control(now, conn, &text),
+            Frame::Binary(bytes) => self.route(now, conn, bytes),
+        }
+        self.flush_notices();
+    }
+}

@@ -1,0 +1,263 @@
+//! The sans-IO server: connections, frames and time go in; frames, events and a deadline come out.
+//!
+//! ```text
+//!            handle_connect(now, conn, hello)       poll_transmit() -> Transmit { conn, frame }
+//!  driver -> handle_message(now, conn, frame)  ->   poll_event()    -> Event
+//!            handle_disconnect(now, conn)           poll_timeout()  -> Option<Timestamp>
+//!            handle_timeout(now)
+//! ```
+//!
+//! After every `handle_*` call the driver drains `poll_transmit` and `poll_event` until they
+//! return `None`, then re-arms one timer at `poll_timeout()`. The Router never reads a clock,
+//! never touches a socket, and never fails because of what a peer sent: a bad frame is dropped or
+//! answered with an error, a bad handshake becomes an error frame plus a [`Event::Close`].
+
+mod calls;
+mod handshake;
+mod peer;
+mod route;
+
+use std::collections::{HashMap, VecDeque};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rmpv::Value;
+
+use crate::auth::User;
+use crate::config::Config;
+use crate::manager::{MessageCaches, Notice};
+use crate::registry::{ClientAddr, ConnId, Registry};
+use crate::time::Timestamp;
+
+use calls::{CallTable, ManagerAsks};
+
+/// WebSocket close codes the Router asks drivers to use (protocol.md §1.4).
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server goes away or replaced the connection.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The first frame was not the JSON authentication object.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// Authentication or permission failure.
+    pub const POLICY_VIOLATION: u16 = 1008;
+}
+
+/// One WebSocket-style message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A text frame: handshake and control messages (JSON).
+    Text(String),
+    /// A binary frame: every RPC message (msgpack).
+    Binary(Vec<u8>),
+}
+
+/// A frame the driver must deliver to a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a transmit must be delivered to its connection"]
+pub struct Transmit {
+    /// Where to send it.
+    pub conn: ConnId,
+    /// What to send.
+    pub frame: Frame,
+}
+
+/// Something the driver or host should know or do.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "events such as Close must be acted on"]
+pub enum Event {
+    /// A client completed the handshake.
+    ClientConnected {
+        /// Its address.
+        client: ClientAddr,
+        /// Its user id.
+        user_id: String,
+        /// The connection carrying it.
+        conn: ConnId,
+    },
+    /// A client left (disconnect or replacement).
+    ClientDisconnected {
+        /// Its address.
+        client: ClientAddr,
+    },
+    /// A service was registered.
+    ServiceAdded {
+        /// The ServiceInfo as listed.
+        info: Value,
+    },
+    /// A service was removed.
+    ServiceRemoved {
+        /// The ServiceInfo it had.
+        info: Value,
+    },
+    /// Close this connection with `code` after delivering its pending transmits; the driver then
+    /// reports it with [`Router::handle_disconnect`].
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// WebSocket close code (see [`close_code`]).
+        code: u16,
+        /// Human-readable reason.
+        reason: String,
+    },
+}
+
+/// What the Router knows about an open connection.
+#[derive(Debug)]
+struct Session {
+    addr: ClientAddr,
+    user: User,
+    /// The `user` map stamped on every frame this connection sends, built once.
+    user_value: Value,
+}
+
+/// The server state machine. See the module docs for the driving loop.
+#[derive(Debug)]
+pub struct Router {
+    config: Config,
+    rng: StdRng,
+    registry: Registry,
+    caches: MessageCaches,
+    sessions: HashMap<ConnId, Session>,
+    calls: CallTable,
+    asks: ManagerAsks,
+    manager_addr: String,
+    manager_user: Value,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    notices: Vec<Notice>,
+    /// When abandoned `message_cache` uploads are next swept, if any are open.
+    cache_sweep: Option<Timestamp>,
+}
+
+impl Router {
+    /// A server with no connections.
+    pub fn new(config: Config) -> Self {
+        let manager_addr = crate::manager::manager_target(&config);
+        Self {
+            rng: StdRng::seed_from_u64(config.rng_seed),
+            registry: Registry::new(),
+            caches: MessageCaches::default(),
+            sessions: HashMap::new(),
+            calls: CallTable::default(),
+            asks: ManagerAsks::default(),
+            manager_user: User::root().to_value("*"),
+            manager_addr,
+            config,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            notices: Vec::new(),
+            cache_sweep: None,
+        }
+    }
+
+    /// The configuration it was created with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The registry, for inspection (hosts listing clients and services, tests).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Number of open (authenticated) connections.
+    pub fn open_connections(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The address of the client on `conn`, if it completed the handshake.
+    pub fn client_of(&self, conn: ConnId) -> Option<&ClientAddr> {
+        self.sessions.get(&conn).map(|s| &s.addr)
+    }
+
+    /// Next frame to deliver. Call until `None` after every `handle_*`.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Next event for the driver or host. Call until `None` after every `handle_*`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        [
+            self.asks.next_deadline(),
+            self.calls.next_sweep(),
+            self.caches_sweep(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Expire what is due at `now`: manager questions that got no answer, stale call records,
+    /// abandoned uploads.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        for (requester, then) in self.asks.expire(now) {
+            let outcome = crate::manager::resume(
+                then,
+                Err("timed out waiting for the client to answer".to_owned()),
+            );
+            self.deliver(now, &requester, outcome);
+        }
+        self.calls.sweep(now);
+        self.caches_expire(now);
+        self.flush_notices();
+    }
+
+    fn caches_sweep(&self) -> Option<Timestamp> {
+        self.cache_sweep
+    }
+
+    fn caches_expire(&mut self, now: Timestamp) {
+        if self.cache_sweep.is_some_and(|t| t <= now) {
+            let remaining = self.caches.expire(now);
+            self.cache_sweep = remaining.then(|| now + crate::manager::cache_sweep_interval());
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, frame: Frame) {
+        self.transmits.push_back(Transmit { conn, frame });
+    }
+
+    fn send_text(&mut self, conn: ConnId, json: serde_json::Value) {
+        self.send(conn, Frame::Text(json.to_string()));
+    }
+
+    /// Turn the notices collected from the manager into event frames for subscribers and
+    /// [`Event`]s for the host.
+    fn flush_notices(&mut self) {
+        for notice in std::mem::take(&mut self.notices) {
+            let frame = crate::wire::Envelope::new(
+                vec![
+                    ("type".to_owned(), notice.event.into()),
+                    ("to".to_owned(), "*".into()),
+                    ("data".to_owned(), notice.data.clone()),
+                ],
+                None,
+            )
+            .encode();
+            let recipients: Vec<ConnId> = self
+                .registry
+                .clients_in(&notice.workspace)
+                .filter(|(_, c)| c.subscriptions.contains(notice.event))
+                .map(|(_, c)| c.conn)
+                .collect();
+            for conn in recipients {
+                self.send(conn, Frame::Binary(frame.clone()));
+            }
+            match notice.event {
+                "service_added" => self
+                    .events
+                    .push_back(Event::ServiceAdded { info: notice.data }),
+                "service_removed" => self
+                    .events
+                    .push_back(Event::ServiceRemoved { info: notice.data }),
+                _ => {}
+            }
+        }
+    }
+}

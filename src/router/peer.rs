@@ -1,0 +1,218 @@
+//! The manager as a peer on the wire: decoding calls addressed to `*/<manager_id>`, sending its
+//! answers (both promise forms, protocol.md §2.6), asking clients on its behalf, and resuming.
+
+use rmpv::Value;
+
+use super::calls::{Requester, MAX_ASKS_PER_REQUESTER};
+use super::{Frame, Router};
+use crate::manager::{self, Args, Caller, Env, ManagerError, Outcome};
+use crate::registry::ConnId;
+use crate::time::Timestamp;
+use crate::wire::Envelope;
+
+/// A chunked upload may hold another `process` call, but no deeper.
+const MAX_REENTRY: u8 = 1;
+/// Heartbeat interval (seconds) announced with the manager's own questions.
+const ASK_HEARTBEAT_SECS: u64 = 15;
+
+impl Router {
+    /// A stamped frame from `conn` addressed to the manager.
+    pub(super) fn manager_call(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        envelope: Envelope,
+        depth: u8,
+    ) {
+        if envelope.str("type") != Some("method") {
+            return;
+        }
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let requester = Requester {
+            conn,
+            addr: session.addr.clone(),
+            session: envelope.str("session").map(str::to_owned),
+        };
+        let method = envelope.str("method").unwrap_or_default().to_owned();
+        let payload = match envelope.decode_payload() {
+            Ok(p) => p,
+            Err(e) => {
+                let outcome = Outcome::Error(ManagerError::InvalidArgument(format!(
+                    "malformed call payload: {e}"
+                )));
+                return self.deliver(now, &requester, outcome);
+            }
+        };
+        // An answer to one of the manager's own questions.
+        if let Some((ask, kind)) = method.rsplit_once('.') {
+            if self.asks.is_pending(ask, conn) {
+                let first_arg = payload
+                    .as_ref()
+                    .and_then(|p| match manager::map_get(p, "args") {
+                        Some(Value::Array(items)) => items.first().cloned(),
+                        _ => None,
+                    });
+                let reply = match kind {
+                    "resolve" => Ok(first_arg.unwrap_or(Value::Nil)),
+                    "reject" => Err(error_text(first_arg.as_ref())),
+                    "heartbeat" => {
+                        self.asks
+                            .extend(ask, conn, now + self.config.client_call_timeout);
+                        return;
+                    }
+                    _ => return,
+                };
+                if let Some((original, then)) = self.asks.answer(ask, conn) {
+                    let outcome = manager::resume(then, reply);
+                    self.deliver(now, &original, outcome);
+                }
+                return;
+            }
+        }
+        let args = Args::from_payload(payload.as_ref());
+        let outcome = {
+            let Some(session) = self.sessions.get(&conn) else {
+                return;
+            };
+            let caller = Caller {
+                addr: &session.addr,
+                user: &session.user,
+            };
+            let mut env = Env {
+                registry: &mut self.registry,
+                caches: &mut self.caches,
+                config: &self.config,
+                now,
+                rng: &mut self.rng,
+                notices: &mut self.notices,
+            };
+            manager::dispatch(&mut env, &caller, &method, &args)
+        };
+        if matches!(outcome, Outcome::Reenter(_)) && depth >= MAX_REENTRY {
+            let error =
+                ManagerError::InvalidArgument("nested chunked messages are not allowed".into());
+            return self.deliver(now, &requester, Outcome::Error(error));
+        }
+        if self.cache_sweep.is_none() && method.contains("message_cache.create") {
+            self.cache_sweep = Some(now + manager::cache_sweep_interval());
+        }
+        self.deliver_at_depth(now, &requester, outcome, depth);
+    }
+
+    /// Carry out what a manager call produced for `requester`.
+    pub(super) fn deliver(&mut self, now: Timestamp, requester: &Requester, outcome: Outcome) {
+        self.deliver_at_depth(now, requester, outcome, 0);
+    }
+
+    fn deliver_at_depth(
+        &mut self,
+        now: Timestamp,
+        requester: &Requester,
+        outcome: Outcome,
+        depth: u8,
+    ) {
+        match outcome {
+            Outcome::Value(value) => self.answer(requester, Ok(value)),
+            Outcome::Error(error) => self.answer(requester, Err(error.to_string())),
+            Outcome::Ask {
+                target,
+                method,
+                args,
+                then,
+            } => {
+                let Some(target_conn) = self.registry.client(&target).map(|c| c.conn) else {
+                    return self.answer(requester, Err(format!("client not connected: {target}")));
+                };
+                if self.asks.pending_for(requester.conn) >= MAX_ASKS_PER_REQUESTER {
+                    return self.answer(
+                        requester,
+                        Err("too many manager requests in flight".to_owned()),
+                    );
+                }
+                let deadline = now + self.config.client_call_timeout;
+                let ask = self
+                    .asks
+                    .open(target_conn, requester.clone(), then, deadline);
+                let main = vec![
+                    ("type".to_owned(), "method".into()),
+                    ("from".to_owned(), self.manager_addr.as_str().into()),
+                    ("to".to_owned(), target.to_string().into()),
+                    ("method".to_owned(), method.into()),
+                    ("session".to_owned(), ask.into()),
+                    // The target's own workspace, so it serves its protected services to us.
+                    ("ws".to_owned(), target.workspace.as_str().into()),
+                    ("user".to_owned(), self.manager_user.clone()),
+                ];
+                let payload = Value::Map(vec![
+                    ("args".into(), Value::Array(args)),
+                    ("promise".into(), "*".into()),
+                    ("t".into(), ASK_HEARTBEAT_SECS.into()),
+                ]);
+                self.send(
+                    target_conn,
+                    Frame::Binary(Envelope::new(main, Some(&payload)).encode()),
+                );
+            }
+            Outcome::Reenter(bytes) => {
+                self.answer(requester, Ok(Value::Nil));
+                let Ok(mut inner) = Envelope::decode(bytes) else {
+                    return;
+                };
+                let Some(session) = self.sessions.get(&requester.conn) else {
+                    return;
+                };
+                // The assembled message gets the identity of the connection that uploaded it.
+                inner.remove("ctx");
+                inner.set("from", session.addr.to_string().into());
+                inner.set("to", self.manager_addr.as_str().into());
+                inner.set("ws", session.addr.workspace.as_str().into());
+                inner.set("user", session.user_value.clone());
+                self.manager_call(now, requester.conn, inner, depth + 1);
+            }
+        }
+    }
+
+    /// Resolve or reject the requester's promise, if it asked for an answer.
+    fn answer(&mut self, requester: &Requester, result: Result<Value, String>) {
+        let Some(session) = &requester.session else {
+            return;
+        };
+        let (suffix, arg) = match result {
+            Ok(value) => ("resolve", value),
+            Err(message) => (
+                "reject",
+                Value::Map(vec![
+                    ("_rtype".into(), "error".into()),
+                    ("_rvalue".into(), message.into()),
+                    ("_rtrace".into(), "".into()),
+                ]),
+            ),
+        };
+        let main = vec![
+            ("type".to_owned(), "method".into()),
+            ("from".to_owned(), self.manager_addr.as_str().into()),
+            ("to".to_owned(), requester.addr.to_string().into()),
+            ("method".to_owned(), format!("{session}.{suffix}").into()),
+            ("ws".to_owned(), requester.addr.workspace.as_str().into()),
+            ("user".to_owned(), self.manager_user.clone()),
+        ];
+        let payload = Value::Map(vec![("args".into(), Value::Array(vec![arg]))]);
+        self.send(
+            requester.conn,
+            Frame::Binary(Envelope::new(main, Some(&payload)).encode()),
+        );
+    }
+}
+
+/// The message of a rejection a client sent (`{_rtype: "error", _rvalue}` or anything else).
+fn error_text(arg: Option<&Value>) -> String {
+    match arg {
+        Some(v) => manager::map_str(v, "_rvalue")
+            .map(str::to_owned)
+            .or_else(|| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "the client rejected the request".to_owned()),
+        None => "the client rejected the request".to_owned(),
+    }
+}

@@ -1,0 +1,209 @@
+//! Routing of binary RPC frames between clients (protocol.md §2.2, §2.5): stamp the sender's
+//! identity, resolve the target, enforce visibility at call time, deliver, and keep the call
+//! table that lets a departing client release whoever waits on it.
+
+use rmpv::Value;
+
+use super::{Event, Frame, Router};
+use crate::registry::{ClientAddr, ConnId};
+use crate::time::Timestamp;
+use crate::wire::Envelope;
+
+/// Where a frame is going.
+enum Target {
+    Manager,
+    Broadcast,
+    Client(ClientAddr),
+}
+
+impl Router {
+    pub(super) fn route(&mut self, now: Timestamp, conn: ConnId, bytes: Vec<u8>) {
+        let Ok(mut envelope) = Envelope::decode(bytes) else {
+            return;
+        };
+        // A payload that repeats routing keys would shadow the stamped ones on the receiver.
+        if !matches!(envelope.payload_shadows_routing(), Ok(false)) {
+            return;
+        }
+        envelope.remove("ctx");
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let home = session.addr.workspace.clone();
+        let target = match envelope.str("to") {
+            None => return,
+            Some(to) if to == self.manager_addr => Target::Manager,
+            Some("*") => Target::Broadcast,
+            Some(to) => match to.split_once('/') {
+                None => Target::Client(ClientAddr::new(home.clone(), to)),
+                Some((ws, "*")) if ws == home => Target::Broadcast,
+                Some(_) => match ClientAddr::parse(to) {
+                    Some(addr) => Target::Client(addr),
+                    None => return,
+                },
+            },
+        };
+        envelope.set("from", session.addr.to_string().into());
+        envelope.set("ws", home.as_str().into());
+        envelope.set("user", session.user_value.clone());
+        match target {
+            Target::Manager => self.manager_call(now, conn, envelope, 0),
+            Target::Broadcast => self.broadcast(conn, &home, envelope),
+            Target::Client(addr) => self.direct(now, conn, addr, envelope),
+        }
+    }
+
+    fn broadcast(&mut self, sender: ConnId, workspace: &str, mut envelope: Envelope) {
+        if !self.may_write(sender) {
+            return;
+        }
+        let Some(event) = envelope.str("type").map(str::to_owned) else {
+            return;
+        };
+        envelope.set("to", format!("{workspace}/*").into());
+        let frame = envelope.encode();
+        let recipients: Vec<ConnId> = self
+            .registry
+            .clients_in(workspace)
+            .filter(|(_, c)| c.subscriptions.contains(&event))
+            .map(|(_, c)| c.conn)
+            .collect();
+        for conn in recipients {
+            self.send(conn, Frame::Binary(frame.clone()));
+        }
+    }
+
+    fn direct(
+        &mut self,
+        now: Timestamp,
+        sender: ConnId,
+        target: ClientAddr,
+        mut envelope: Envelope,
+    ) {
+        let session = envelope.str("session").map(str::to_owned);
+        let Some(callee) = self.registry.client(&target).map(|c| c.conn) else {
+            if let Some(session) = session {
+                self.peer_not_found(
+                    sender,
+                    &session,
+                    &target.to_string(),
+                    &format!("Peer {target} is not connected"),
+                );
+            }
+            return;
+        };
+        let is_method = envelope.str("type") == Some("method");
+        let method = envelope.str("method").unwrap_or_default().to_owned();
+        let sender_ws = match self.sessions.get(&sender) {
+            Some(s) => s.addr.workspace.clone(),
+            None => return,
+        };
+        if is_method {
+            if let Some(denial) = self.call_denied(&sender_ws, &target, &method) {
+                if let Some(session) = session {
+                    // peer_id left empty: only this call is rejected, not the caller's other
+                    // calls to the same peer.
+                    self.peer_not_found(sender, &session, "", &denial);
+                }
+                return;
+            }
+            if let Some(session) = &session {
+                self.calls.track(now, sender, session, callee, &target);
+            }
+            // A callee answering: `<caller session>.resolve|reject|heartbeat` sent to the caller.
+            if let Some((caller_session, kind)) = method.rsplit_once('.') {
+                match kind {
+                    "resolve" | "reject" => self.calls.complete(callee, caller_session, sender),
+                    "heartbeat" => self.calls.keep_alive(now, callee, caller_session, sender),
+                    _ => {}
+                }
+            }
+        }
+        envelope.set("to", target.to_string().into());
+        self.send(callee, Frame::Binary(envelope.encode()));
+    }
+
+    /// Why a call from a client in `caller_ws` to `method` of `target` is refused, if it is:
+    /// calls into a service are checked against the service's visibility here, so a protected
+    /// service cannot be reached from another workspace even by a client that skips the
+    /// manager and guesses the address.
+    fn call_denied(&self, caller_ws: &str, target: &ClientAddr, method: &str) -> Option<String> {
+        if caller_ws == target.workspace {
+            return None;
+        }
+        let service = method.strip_prefix("services.")?.split('.').next()?;
+        let service = service.split('@').next().unwrap_or(service);
+        if service.starts_with("_rintf_") {
+            // Interface objects live only in their client, which checks the allowed caller.
+            return None;
+        }
+        match self.registry.service_of(&target.to_string(), service) {
+            Some(record) if record.usable_from(caller_ws) => None,
+            Some(record) => Some(format!(
+                "Permission denied for service {}: it is protected and the caller is in workspace {caller_ws}",
+                record.id
+            )),
+            // Only registered services are callable across workspaces; `built-in` is
+            // registered by every client and is public.
+            None => Some(format!("Permission denied: {target} has no service {service} reachable from {caller_ws}")),
+        }
+    }
+
+    /// Tell `conn` that its call `session` cannot complete.
+    pub(super) fn peer_not_found(&mut self, conn: ConnId, session: &str, peer: &str, error: &str) {
+        let envelope = Envelope::new(
+            vec![
+                ("type".to_owned(), "peer_not_found".into()),
+                ("session".to_owned(), session.into()),
+                ("peer_id".to_owned(), peer.into()),
+                ("error".to_owned(), error.into()),
+            ],
+            None,
+        );
+        self.send(conn, Frame::Binary(envelope.encode()));
+    }
+
+    /// The transport of `conn` closed (or the driver closed it after an [`Event::Close`]).
+    /// Removes the client and its services, tells subscribers, and releases every caller
+    /// waiting on it.
+    pub fn handle_disconnect(&mut self, now: Timestamp, conn: ConnId) {
+        let Some(session) = self.sessions.remove(&conn) else {
+            return;
+        };
+        let addr = session.addr;
+        if let Some((_, services)) = self.registry.remove_client(&addr) {
+            for service in services {
+                self.notices.push(crate::manager::Notice {
+                    workspace: addr.workspace.clone(),
+                    event: "service_removed",
+                    data: service.info,
+                });
+            }
+        }
+        self.notices.push(crate::manager::Notice {
+            workspace: addr.workspace.clone(),
+            event: "client_disconnected",
+            data: Value::Map(vec![
+                ("id".into(), addr.client_id.as_str().into()),
+                ("workspace".into(), addr.workspace.as_str().into()),
+            ]),
+        });
+        self.caches.forget(&addr);
+        self.calls.forget_caller(conn);
+        for (caller, call_session, callee) in self.calls.take_for_callee(conn) {
+            let error = format!("Peer {callee} disconnected before answering");
+            self.peer_not_found(caller, &call_session, &callee.to_string(), &error);
+        }
+        self.asks.forget_requester(conn);
+        for (requester, then) in self.asks.take_for_target(conn) {
+            let outcome = crate::manager::resume(
+                then,
+                Err(format!("client {addr} disconnected before answering")),
+            );
+            self.deliver(now, &requester, outcome);
+        }
+        self.events
+            .push_back(Event::ClientDisconnected { client: addr });
+        self.flush_notices();
+    }
+}
