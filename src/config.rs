@@ -36,7 +36,7 @@ impl Config {
             manager_id: "workspace-manager".to_owned(),
             jwt_secret: jwt_secret.into(),
             rng_seed,
-            reconnection_token_life: Duration::from_secs(3600),
+            reconnection_token_life: Duration::from_secs(86_400),
             client_call_timeout: Duration::from_secs(30),
             hypha_version: env!("CARGO_PKG_VERSION").to_owned(),
             server_id: "hypha-core".to_owned(),

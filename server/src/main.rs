@@ -1,1 +1,112 @@
-fn main() {}
+//! `hypha-core-server`: the Hypha Core Router behind a native WebSocket endpoint.
+//!
+//! Binds `--host`/`--port`, serves the Hypha WebSocket protocol at `/ws` and `GET /health`, and
+//! shuts down gracefully on SIGINT/SIGTERM. With `--port 0` it binds a free port; either way it
+//! prints `HYPHA_CORE_SERVER_LISTENING http://<addr>` on stdout once it accepts connections.
+
+mod driver;
+mod http;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Parser;
+use hypha_core::Config;
+use tracing::{info, warn};
+
+/// Command line of the server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hypha-core-server",
+    version,
+    about = "Hypha Core native server"
+)]
+struct Args {
+    /// Address to bind (use loopback unless you mean to expose it).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind; 0 picks a free one.
+    #[arg(long, default_value_t = 9527)]
+    port: u16,
+    /// HS256 secret for tokens. Without it a random one is drawn and tokens die with the process.
+    #[arg(long, env = "HYPHA_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// URL clients know the server by (default `http://<host>:<port>`).
+    #[arg(long)]
+    public_url: Option<String>,
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("invariant: the OS random source is available");
+    buf
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let started = std::time::Instant::now();
+
+    let secret = match args.jwt_secret {
+        Some(s) if !s.is_empty() => s.into_bytes(),
+        _ => {
+            warn!("no --jwt-secret or HYPHA_JWT_SECRET given: using a random secret; tokens will not survive a restart");
+            random_bytes::<32>().to_vec()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let config = Config::new(
+        public_url.clone(),
+        secret,
+        u64::from_le_bytes(random_bytes::<8>()),
+    );
+
+    let hub = Arc::new(driver::Hub::new(config));
+    let timer = tokio::spawn(driver::run_timer(hub.clone()));
+    let app = http::router(hub.clone());
+
+    info!(%addr, %public_url, "listening (websocket at /ws)");
+    println!("HYPHA_CORE_SERVER_LISTENING http://{addr}");
+    std::io::stdout().flush()?;
+    info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    info!("shutting down: closing client connections");
+    hub.close_all();
+    // Give writers a moment to flush their close frames.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    timer.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

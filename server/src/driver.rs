@@ -1,0 +1,167 @@
+//! The driver loop around the sans-IO Router: every input goes through [`Hub`], which calls one
+//! `handle_*`, drains transmits and events into per-connection outboxes, and re-arms the single
+//! timer task. The Router sits behind a std `Mutex` that is never held across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hypha_core::{close_code, Config, ConnId, Event, Frame, Router, Timestamp};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+/// Frames queued per connection before it counts as too slow and is closed.
+pub(crate) const OUTBOX_CAPACITY: usize = 4096;
+
+/// What a connection's writer task sends.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Frame(Frame),
+    Close(u16, String),
+}
+
+struct State {
+    router: Router,
+    outboxes: HashMap<ConnId, mpsc::Sender<Outbound>>,
+}
+
+/// The shared server: the Router, the outboxes, and the timer's deadline.
+pub(crate) struct Hub {
+    state: Mutex<State>,
+    next_conn: AtomicU64,
+    deadline: watch::Sender<Option<Timestamp>>,
+}
+
+fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+impl Hub {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            state: Mutex::new(State {
+                router: Router::new(config),
+                outboxes: HashMap::new(),
+            }),
+            next_conn: AtomicU64::new(1),
+            deadline: watch::channel(None).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug in the Router; keep serving the others.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn connection_count(&self) -> usize {
+        self.lock().router.open_connections()
+    }
+
+    /// A socket sent its authentication frame.
+    pub(crate) fn connect(&self, hello: &str, outbox: mpsc::Sender<Outbound>) -> ConnId {
+        let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
+        let mut state = self.lock();
+        state.outboxes.insert(conn, outbox);
+        state.router.handle_connect(now(), conn, hello);
+        self.drain(&mut state);
+        conn
+    }
+
+    pub(crate) fn message(&self, conn: ConnId, frame: Frame) {
+        let mut state = self.lock();
+        state.router.handle_message(now(), conn, frame);
+        self.drain(&mut state);
+    }
+
+    pub(crate) fn disconnect(&self, conn: ConnId) {
+        let mut state = self.lock();
+        state.outboxes.remove(&conn);
+        state.router.handle_disconnect(now(), conn);
+        self.drain(&mut state);
+    }
+
+    /// Ask every connection to close (server shutdown).
+    pub(crate) fn close_all(&self) {
+        let state = self.lock();
+        for outbox in state.outboxes.values() {
+            let _ = outbox.try_send(Outbound::Close(
+                close_code::GOING_AWAY,
+                "server shutting down".into(),
+            ));
+        }
+    }
+
+    fn timeout(&self) {
+        let mut state = self.lock();
+        state.router.handle_timeout(now());
+        self.drain(&mut state);
+    }
+
+    /// Deliver everything the Router produced, then re-arm the timer.
+    fn drain(&self, state: &mut State) {
+        let mut too_slow = Vec::new();
+        while let Some(transmit) = state.router.poll_transmit() {
+            if let Some(outbox) = state.outboxes.get(&transmit.conn) {
+                if outbox.try_send(Outbound::Frame(transmit.frame)).is_err() {
+                    too_slow.push(transmit.conn);
+                }
+            }
+        }
+        for conn in too_slow {
+            warn!(%conn, "outbox full: closing a connection that does not read");
+            // Dropping the sender ends the writer, which ends the socket and reports the disconnect.
+            state.outboxes.remove(&conn);
+        }
+        while let Some(event) = state.router.poll_event() {
+            match event {
+                Event::Close { conn, code, reason } => {
+                    debug!(%conn, code, %reason, "closing connection");
+                    if let Some(outbox) = state.outboxes.remove(&conn) {
+                        let _ = outbox.try_send(Outbound::Close(code, reason));
+                    }
+                }
+                Event::ClientConnected {
+                    client,
+                    user_id,
+                    conn,
+                } => info!(%client, %user_id, %conn, "client connected"),
+                Event::ClientDisconnected { client } => info!(%client, "client disconnected"),
+                Event::ServiceAdded { .. } | Event::ServiceRemoved { .. } => {}
+            }
+        }
+        let next = state.router.poll_timeout();
+        self.deadline.send_if_modified(|d| {
+            let changed = *d != next;
+            *d = next;
+            changed
+        });
+    }
+}
+
+/// The single timer: sleeps until the Router's next deadline and calls `handle_timeout`.
+pub(crate) async fn run_timer(hub: Arc<Hub>) {
+    let mut deadline = hub.deadline.subscribe();
+    loop {
+        let next = *deadline.borrow_and_update();
+        match next {
+            Some(at) => {
+                let wait = now().until(at);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => hub.timeout(),
+                    changed = deadline.changed() => if changed.is_err() { return },
+                }
+            }
+            None => {
+                if deadline.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The HTTP surface: `GET /health` and the WebSocket endpoint `/ws`, one task pair per socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Json;
+use futures_util::{SinkExt, StreamExt};
+use hypha_core::{close_code, Frame};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::driver::{Hub, Outbound, OUTBOX_CAPACITY};
+
+/// How long a new socket may take to send its authentication frame.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A socket silent for this long is closed (clients ping every 20–30 s).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Largest message accepted; hypha-rpc chunks anything above 256 KiB.
+const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+pub(crate) fn router(hub: Arc<Hub>) -> axum::Router {
+    axum::Router::new()
+        .route("/health", get(health))
+        .route("/ws", get(upgrade))
+        .with_state(hub)
+}
+
+async fn health(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok", "connections": hub.connection_count()}))
+}
+
+async fn upgrade(ws: WebSocketUpgrade, State(hub): State<Arc<Hub>>) -> impl IntoResponse {
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, hub))
+}
+
+async fn serve(socket: WebSocket, hub: Arc<Hub>) {
+    let (mut sink, mut stream) = socket.split();
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => text.to_string(),
+        Ok(Some(Ok(_))) => {
+            let _ = sink
+                .send(close(
+                    close_code::UNSUPPORTED_DATA,
+                    "the first message must be the JSON authentication frame",
+                ))
+                .await;
+            return;
+        }
+        Err(_) => {
+            let _ = sink
+                .send(Message::Text(
+                    r#"{"type":"error","message":"authentication timeout"}"#.into(),
+                ))
+                .await;
+            let _ = sink
+                .send(close(
+                    close_code::POLICY_VIOLATION,
+                    "authentication timeout",
+                ))
+                .await;
+            return;
+        }
+        Ok(_) => return,
+    };
+    let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOX_CAPACITY);
+    let conn = hub.connect(&hello, tx);
+
+    let writer = async move {
+        while let Some(out) = rx.recv().await {
+            let message = match out {
+                Outbound::Frame(Frame::Binary(bytes)) => Message::Binary(bytes.into()),
+                Outbound::Frame(Frame::Text(text)) => Message::Text(text.into()),
+                Outbound::Close(code, reason) => {
+                    let _ = sink.send(close(code, &reason)).await;
+                    break;
+                }
+            };
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+    };
+    let reader = async {
+        loop {
+            match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
+                Ok(Some(Ok(Message::Binary(bytes)))) => {
+                    hub.message(conn, Frame::Binary(bytes.into()))
+                }
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    hub.message(conn, Frame::Text(text.to_string()))
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
+                Err(_) => {
+                    debug!(%conn, "idle timeout");
+                    break;
+                }
+            }
+        }
+    };
+    // Whichever side ends first ends the connection.
+    tokio::select! {
+        () = writer => {},
+        () = reader => {},
+    }
+    hub.disconnect(conn);
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    // Close reasons are limited to 123 bytes by the WebSocket protocol.
+    let mut reason = reason.to_owned();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
