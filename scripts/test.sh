@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Runs every test of the project, in order, stopping at the first failure:
+#   1. lint     dependencies, cargo fmt --check, cargo clippy -D warnings
+#   2. unit     cargo test --workspace
+#   3. build    cargo build -p hypha-core-server (debug)
+#   4. node     end-to-end tests with the npm hypha-rpc client (node --test)
+#   5. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
+#
+# Usage: scripts/test.sh [STAGE...]   (default: all stages; e.g. `scripts/test.sh build node`)
+set -Eeuo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+cd "$REPO_ROOT"
+# shellcheck source=scripts/lib/deps.sh
+source "$REPO_ROOT/scripts/lib/deps.sh"
+
+ALL_STAGES=(lint unit build node python)
+if [ "$#" -gt 0 ]; then
+  STAGES=("$@")
+  for s in "${STAGES[@]}"; do
+    case " ${ALL_STAGES[*]} " in *" $s "*) ;; *)
+      echo "unknown stage '$s' (stages: ${ALL_STAGES[*]})" >&2
+      exit 2
+      ;;
+    esac
+  done
+else
+  STAGES=("${ALL_STAGES[@]}")
+fi
+want() { case " ${STAGES[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# The e2e suites always test the binary built here, never an external server.
+unset HYPHA_TEST_SERVER_URL HYPHA_TEST_JWT_SECRET
+
+# Every server a test spawns records its pid here; whatever is still alive when
+# this script exits (normally, on failure or on a signal) is killed.
+HYPHA_TEST_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/hypha-test-run.XXXXXX")"
+export HYPHA_TEST_RUN_DIR
+cleanup() {
+  local f pid
+  for f in "$HYPHA_TEST_RUN_DIR"/server-*.pid; do
+    [ -e "$f" ] || continue
+    pid="$(cat "$f" 2>/dev/null || true)"
+    if [ -n "$pid" ] && grep -qa hypha "/proc/$pid/cmdline" 2>/dev/null; then
+      echo "[test.sh] killing leftover test server pid $pid" >&2
+      kill -TERM "$pid" 2>/dev/null || true
+      sleep 0.5
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$HYPHA_TEST_RUN_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+START_ALL=$SECONDS
+STAGE_START=$SECONDS
+STAGE_NAME=""
+banner() {
+  STAGE_NAME="$1"
+  STAGE_START=$SECONDS
+  printf '\n========== [%s] %s ==========\n' "$1" "$2"
+}
+done_stage() {
+  printf -- '---------- [%s] ok (%ss) ----------\n' "$STAGE_NAME" "$((SECONDS - STAGE_START))"
+}
+on_err() {
+  local rc=$?
+  printf '\n!!!!!!!!!! stage [%s] FAILED (exit %s) after %ss !!!!!!!!!!\n' \
+    "${STAGE_NAME:-setup}" "$rc" "$((SECONDS - STAGE_START))" >&2
+}
+trap on_err ERR
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+if want lint; then
+  banner lint "1/5 dependencies, cargo fmt --check, cargo clippy"
+  ensure_rust_components rustfmt clippy
+  if want node; then ensure_node_modules; fi
+  if want python; then ensure_python_venv; fi
+  cargo fmt --all -- --check
+  cargo clippy --workspace --all-targets -- -D warnings
+  done_stage
+else
+  # Still make sure the tools the selected stages use are there.
+  ensure_cargo
+  if want node; then ensure_node_modules; fi
+  if want python; then ensure_python_venv; fi
+fi
+
+if want unit; then
+  banner unit "2/5 cargo test --workspace"
+  cargo test --workspace
+  done_stage
+fi
+
+if want build || want node || want python; then
+  banner build "3/5 cargo build -p hypha-core-server"
+  cargo build -p hypha-core-server
+  HYPHA_CORE_SERVER_BIN="$REPO_ROOT/target/debug/hypha-core-server"
+  [ -x "$HYPHA_CORE_SERVER_BIN" ] || { echo "missing $HYPHA_CORE_SERVER_BIN" >&2; false; }
+  export HYPHA_CORE_SERVER_BIN
+  echo "HYPHA_CORE_SERVER_BIN=$HYPHA_CORE_SERVER_BIN"
+  done_stage
+fi
+
+if want node; then
+  banner node "4/5 node --test tests/e2e/node/"
+  ws_flag="$(node_websocket_flags)"
+  # TAP reporter: ends with the '# pass N' / '# fail N' summary lines.
+  NODE_OPTIONS="${NODE_OPTIONS:-} ${ws_flag}" \
+    node --test --test-reporter=tap tests/e2e/node/
+  done_stage
+fi
+
+if want python; then
+  banner python "5/5 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
+  # Last stage: pytest's own summary line is the last line of the output.
+  # Its exit code is ours, so exit 5 (no tests collected) fails the run too.
+  trap - ERR
+  rc=0
+  "$REPO_ROOT/.venv/bin/python" -m pytest tests/e2e/python -q -p no:cacheprovider || rc=$?
+  [ "$rc" -ne 5 ] || echo "pytest exit 5: no tests were collected" >&2
+  exit "$rc"
+fi
+
+echo "all selected stages passed in $((SECONDS - START_ALL))s"
