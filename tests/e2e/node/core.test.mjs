@@ -165,4 +165,17 @@ describe("core RPC flow (node client)", () => {
       assert.ok(!listed.some((id) => id.includes(":prot-svc")), `protected service listed to another workspace: ${listed}`);
     }
   });
+  it("registers a service larger than 256 KiB through the manager's message_cache", T, async (t) => {
+    const [provider, consumer] = await twoClientsSameWorkspace(server, t);
+    // hypha-rpc splits any call above 256 KiB into message_cache chunks, so this registration
+    // only lands if the manager reassembles them.
+    const docs = "large docs ".repeat(40 * 1024); // 440 KiB
+    const info = await provider.registerService({ id: "big-docs", docs, ping: () => "pong" });
+    const listed = await consumer.listServices();
+    const entry = listed.find((s) => sameId(s.id, info.id));
+    assert.ok(entry, `big-docs not listed: ${JSON.stringify(ids(listed))}`);
+    assert.equal(entry.docs.length, docs.length);
+    const svc = await consumer.getService(info.id);
+    assert.equal(await svc.ping(), "pong");
+  });
 });
