@@ -72,17 +72,26 @@ async fn serve(socket: WebSocket, hub: Arc<Hub>) {
     let conn = hub.connect(&hello, tx);
 
     let writer = async move {
-        while let Some(out) = rx.recv().await {
-            let message = match out {
-                Outbound::Frame(Frame::Binary(bytes)) => Message::Binary(bytes.into()),
-                Outbound::Frame(Frame::Text(text)) => Message::Text(text.into()),
-                Outbound::Close(code, reason) => {
-                    let _ = sink.send(close(code, &reason)).await;
-                    break;
+        // Feed every frame already queued, then flush once: under load one write carries many
+        // frames instead of one syscall per frame.
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(out) = next.take() {
+                let message = match out {
+                    Outbound::Frame(Frame::Binary(bytes)) => Message::Binary(bytes.into()),
+                    Outbound::Frame(Frame::Text(text)) => Message::Text(text.into()),
+                    Outbound::Close(code, reason) => {
+                        let _ = sink.send(close(code, &reason)).await;
+                        return;
+                    }
+                };
+                if sink.feed(message).await.is_err() {
+                    return;
                 }
-            };
-            if sink.send(message).await.is_err() {
-                break;
+                next = rx.try_recv().ok();
+            }
+            if sink.flush().await.is_err() {
+                return;
             }
         }
     };

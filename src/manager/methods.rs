@@ -577,6 +577,9 @@ fn generate_token(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result
     };
     // Only root may name the subject or the email: anyone else would impersonate.
     let sub = match map_str(config, "user_id") {
+        Some(id) if !is_valid_name(id) => {
+            return Err(invalid(format!("generate_token: invalid user_id {id:?}")))
+        }
         Some(id) if user.is_root() => id.to_owned(),
         Some(id) if id != user.id => {
             return Err(ManagerError::PermissionDenied(format!(

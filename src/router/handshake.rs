@@ -155,6 +155,14 @@ impl Router {
             || user.default_workspace(token_ws.as_deref()),
             str::to_owned,
         );
+        // The workspace may come from a token claim or the user id (`ws-user-<sub>`): names
+        // that break addressing (`/`, `:`, `@`...) are refused whatever their origin.
+        if !is_valid_name(&workspace) {
+            return Err(policy(format!(
+                "invalid workspace name {workspace:?} (from the token or user id {:?})",
+                user.id
+            )));
+        }
         if user.permission(&workspace).is_none() {
             return Err(policy(format!(
                 "permission denied: user {user} may not enter workspace {workspace}"
@@ -174,7 +182,11 @@ impl Router {
             reconnecting,
         } = admitted;
         if let Some(existing) = self.registry.client(&addr).map(|c| c.conn) {
-            if !reconnecting {
+            let same_user = self
+                .registry
+                .client(&addr)
+                .is_some_and(|c| c.user.id == user.id);
+            if !reconnecting || !same_user {
                 self.refuse(
                     conn,
                     close_code::POLICY_VIOLATION,

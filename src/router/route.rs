@@ -9,6 +9,32 @@ use crate::registry::{ClientAddr, ConnId};
 use crate::time::Timestamp;
 use crate::wire::Envelope;
 
+/// Event types a client may not send: the server's own notifications (`peer_not_found`,
+/// `client_disconnected`, `service_added`, `workspace_*`...) and hypha-rpc's local life-cycle
+/// events (`connected`, `disconnected`, `force-exit`...), which receivers trust blindly.
+fn is_reserved_event(event: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "peer_not_found",
+        "error",
+        "force-exit",
+        "connected",
+        "disconnected",
+        "manager_refreshed",
+        "remote_client_disconnected",
+        "services_registered",
+        "services_registration_failed",
+        "client_connected",
+        "client_updated",
+        "client_disconnected",
+        "service_added",
+        "service_updated",
+        "service_removed",
+        "connection_info",
+        "reconnection_token",
+    ];
+    RESERVED.contains(&event) || event.starts_with("workspace_")
+}
+
 /// Where a frame is going.
 enum Target {
     Manager,
@@ -26,6 +52,11 @@ impl Router {
             return;
         }
         envelope.remove("ctx");
+        // Event types the server or the client library itself fires must never come from a
+        // peer: clients act on them without checking the sender.
+        if envelope.str("type").is_none_or(is_reserved_event) {
+            return;
+        }
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
@@ -98,6 +129,11 @@ impl Router {
             Some(s) => s.addr.workspace.clone(),
             None => return,
         };
+        // Plain events stay inside the sender's workspace; only calls (checked below and again
+        // by the callee) may cross.
+        if !is_method && sender_ws != target.workspace {
+            return;
+        }
         if is_method {
             if let Some(denial) = self.call_denied(&sender_ws, &target, &method) {
                 if let Some(session) = session {
@@ -202,8 +238,9 @@ impl Router {
             );
             self.deliver(now, &requester, outcome);
         }
+        // Hosts hear the services go before the client, in the order subscribers do.
+        self.flush_notices();
         self.events
             .push_back(Event::ClientDisconnected { client: addr });
-        self.flush_notices();
     }
 }

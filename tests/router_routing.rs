@@ -1,0 +1,283 @@
+//! Routing of RPC frames between clients (protocol.md §2.2, §2.5, §2.6, §2.9, §2.10).
+
+mod common;
+
+use common::*;
+use hypha_core::Frame;
+use rmpv::Value;
+use serde_json::json;
+
+#[test]
+fn a_direct_call_is_stamped_and_delivered() {
+    let mut h = Harness::new();
+    let a = h.user("alice", "a", "lab");
+    let b = h.user("bob", "b", "lab");
+    let session = h.send_call(
+        &a,
+        "b",
+        "services.svc.add",
+        vec![1.into(), 2.into()],
+        None,
+        Promise::Star,
+    );
+    let got = h.take_rpc(&b);
+    assert_eq!(got.len(), 1);
+    let call = &got[0];
+    assert_eq!(call.str("type"), Some("method"));
+    assert_eq!(call.str("from"), Some("lab/a"));
+    assert_eq!(call.str("to"), Some("lab/b"), "bare target absolutized");
+    assert_eq!(call.str("ws"), Some("lab"));
+    assert_eq!(call.str("method"), Some("services.svc.add"));
+    assert_eq!(call.str("session"), Some(session.as_str()));
+    assert_eq!(call.main["user"]["id"], "alice");
+    assert_eq!(
+        call.extra,
+        Some(json!({"args": [1, 2], "promise": "*", "t": 15}))
+    );
+    assert!(h.take_rpc(&a).is_empty(), "nothing goes back to the caller");
+
+    // An absolute target in the same workspace is delivered the same way.
+    h.send_call(&a, "lab/b", "services.svc.add", vec![], None, Promise::None);
+    let got = h.take_rpc(&b);
+    assert_eq!(got[0].str("to"), Some("lab/b"));
+    assert!(got[0].main.get("session").is_none());
+}
+
+#[test]
+fn the_payload_is_forwarded_byte_for_byte() {
+    let mut h = Harness::new();
+    let a = h.user("alice", "a", "lab");
+    let b = h.user("bob", "b", "lab");
+    // An end-to-end encrypted payload, opaque to the server, with a float and binary.
+    let extra = Value::Map(vec![
+        ("_enc".into(), mp(json!({"pub": "k", "nonce": 7}))),
+        ("data".into(), Value::Binary((0..=255).collect())),
+        ("f".into(), Value::F32(1.5)),
+    ]);
+    let extra_bytes = hypha_core::wire::encode_value(&extra);
+    h.send_raw(
+        &a,
+        vec![
+            ("type", "method".into()),
+            ("to", "b".into()),
+            ("method", "m".into()),
+        ],
+        Some(extra),
+    );
+    let frames = h.inbox.remove(&b.conn).expect("delivered");
+    let [Frame::Binary(bytes)] = frames.as_slice() else {
+        panic!("{frames:?}")
+    };
+    assert!(bytes.ends_with(&extra_bytes));
+}
+
+#[test]
+fn a_reply_routes_back_to_the_caller() {
+    let mut h = Harness::new();
+    let a = h.user("alice", "a", "lab");
+    let b = h.user("bob", "b", "lab");
+    let session = h.send_call(
+        &a,
+        "b",
+        "services.svc.add",
+        vec![1.into()],
+        None,
+        Promise::Star,
+    );
+    h.take_rpc(&b);
+
+    // The callee heartbeats, then resolves: `<session>.heartbeat|resolve` sent to the caller.
+    for kind in ["heartbeat", "resolve"] {
+        h.send_raw(
+            &b,
+            vec![
+                ("type", "method".into()),
+                ("to", "lab/a".into()),
+                ("method", format!("{session}.{kind}").into()),
+                ("parent", session.as_str().into()),
+            ],
+            Some(mp(json!({"args": [3]}))),
+        );
+        let got = h.take_rpc(&a);
+        assert_eq!(got.len(), 1, "{kind}");
+        assert_eq!(
+            got[0].str("method"),
+            Some(format!("{session}.{kind}").as_str())
+        );
+        assert_eq!(got[0].str("from"), Some("lab/b"));
+        assert_eq!(got[0].str("to"), Some("lab/a"));
+        assert_eq!(got[0].args(), vec![json!(3)]);
+    }
+    // The call is complete: the callee leaving later does not fail it.
+    h.disconnect(&b);
+    assert!(h.take_peer_not_found(&a).is_empty());
+}
+
+#[test]
+fn a_rejection_also_completes_the_call() {
+    let mut h = Harness::new();
+    let a = h.user("alice", "a", "lab");
+    let b = h.user("bob", "b", "lab");
+    let session = h.send_call(&a, "b", "services.svc.add", vec![], None, Promise::Star);
+    h.send_raw(
+        &b,
+        vec![
+            ("type", "method".into()),
+            ("to", "a".into()),
+            ("method", format!("{session}.reject").into()),
+        ],
+        Some(mp(
+            json!({"args": [{"_rtype": "error", "_rvalue": "boom"}]}),
+        )),
+    );
+    let got = h.take_rpc(&a);
+    assert_eq!(got[0].args()[0]["_rvalue"], "boom");
+    h.disconnect(&b);
+    assert!(h.take_peer_not_found(&a).is_empty());
+}
+
+#[test]
+fn a_reply_to_a_caller_in_another_workspace_is_delivered() {
+    let mut h = Harness::new();
+    let provider = h.user("alice", "p", "lab");
+    h.register(&provider, service(&provider, "svc", "public"))
+        .unwrap();
+    let caller = h.anonymous("c", None);
+    let session = h.send_call(
+        &caller,
+        "lab/p",
+        "services.svc.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    assert_eq!(h.take_rpc(&provider).len(), 1);
+    h.send_raw(
+        &provider,
+        vec![
+            ("type", "method".into()),
+            ("to", caller.addr().as_str().into()),
+            ("method", format!("{session}.resolve").into()),
+        ],
+        Some(mp(json!({"args": ["ok"]}))),
+    );
+    let got = h.take_rpc(&caller);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].str("from"), Some("lab/p"));
+    assert_eq!(got[0].str("ws"), Some("lab"));
+}
+
+#[test]
+fn a_broadcast_reaches_only_subscribers_of_the_same_workspace() {
+    let mut h = Harness::new();
+    let sender = h.user("alice", "s", "lab");
+    let fan = h.user("alice", "fan", "lab");
+    let deaf = h.user("alice", "deaf", "lab");
+    let other_topic = h.user("alice", "other-topic", "lab");
+    let elsewhere = h.user("bob", "e", "elsewhere");
+    h.subscribe(&fan, &["news"]);
+    h.subscribe(&other_topic, &["weather"]);
+    h.subscribe(&elsewhere, &["news"]);
+    for c in [&sender, &fan, &deaf, &other_topic, &elsewhere] {
+        h.take_frames(c.conn);
+    }
+
+    h.send_raw(
+        &sender,
+        vec![
+            ("type", "news".into()),
+            ("to", "*".into()),
+            ("data", mp(json!({"n": 1}))),
+        ],
+        None,
+    );
+    let got = h.take_rpc(&fan);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].str("type"), Some("news"));
+    assert_eq!(got[0].str("to"), Some("lab/*"));
+    assert_eq!(got[0].str("from"), Some("lab/s"));
+    assert_eq!(got[0].main["data"], json!({"n": 1}));
+    for c in [&sender, &deaf, &other_topic, &elsewhere] {
+        assert!(
+            h.take_rpc(c).is_empty(),
+            "{} got the broadcast",
+            c.client_id
+        );
+    }
+
+    // The explicit form `lab/*` is the same broadcast.
+    h.send_raw(
+        &sender,
+        vec![("type", "news".into()), ("to", "lab/*".into())],
+        None,
+    );
+    assert_eq!(h.take_rpc(&fan).len(), 1);
+    assert!(h.take_rpc(&elsewhere).is_empty());
+
+    // Unsubscribing stops delivery.
+    h.call_manager(&fan, "unsubscribe", vec!["news".into()], None)
+        .unwrap();
+    h.send_raw(
+        &sender,
+        vec![("type", "news".into()), ("to", "*".into())],
+        None,
+    );
+    assert!(h.take_rpc(&fan).is_empty());
+}
+
+#[test]
+fn a_call_to_an_unknown_client_gets_peer_not_found() {
+    let mut h = Harness::new();
+    let a = h.user("alice", "a", "lab");
+    for (to, peer) in [("ghost", "lab/ghost"), ("other/ghost", "other/ghost")] {
+        let session = h.send_call(&a, to, "services.svc.add", vec![], None, Promise::Star);
+        let pnf = h.take_peer_not_found(&a);
+        assert_eq!(pnf.len(), 1, "{to}");
+        assert_eq!(pnf[0].str("session"), Some(session.as_str()));
+        assert_eq!(pnf[0].str("peer_id"), Some(peer));
+        assert!(pnf[0].str("error").unwrap().contains("not connected"));
+    }
+    // Without a session nothing comes back.
+    h.send_call(&a, "ghost", "services.svc.add", vec![], None, Promise::None);
+    assert!(h.take_frames(a.conn).is_empty());
+}
+
+#[test]
+fn frames_without_a_usable_target_are_dropped() {
+    let mut h = Harness::new();
+    let a = h.user("alice", "a", "lab");
+    let b = h.user("alice", "b", "lab");
+    h.subscribe(&b, &["method", "evt"]);
+    h.take_frames(b.conn);
+    let targets: [Option<Value>; 6] = [
+        None,
+        Some(Value::from(12)),
+        Some("*/someone".into()),
+        Some("lab/".into()),
+        Some("/b".into()),
+        Some("lab/b/c".into()),
+    ];
+    for to in targets {
+        let mut main = vec![
+            ("type", Value::from("method")),
+            ("method", "m".into()),
+            ("session", "s".into()),
+        ];
+        if let Some(to) = to {
+            main.push(("to", to));
+        }
+        h.send_raw(&a, main, None);
+    }
+    assert!(h.take_frames(b.conn).is_empty());
+    assert!(h.router.client_of(a.conn).is_some());
+}
+
+#[test]
+fn a_client_can_call_itself() {
+    let mut h = Harness::new();
+    let a = h.user("alice", "a", "lab");
+    h.send_call(&a, "a", "services.svc.add", vec![], None, Promise::Star);
+    let got = h.take_rpc(&a);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].str("from"), Some("lab/a"));
+}
