@@ -2,6 +2,22 @@
 
 use std::time::Duration;
 
+use crate::registry::ClientAddr;
+
+/// Methods the host page offers to every client through the manager (`create_window`,
+/// `load_app`, `alert`, user `defaultService` functions...). The manager lists them in its
+/// `default` service and forwards each call to `services.<service>.dispatch(method, args,
+/// kwargs, caller_context)` on `client`, with the caller's identity as `caller_context`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// The client that serves them (the page's root client).
+    pub client: ClientAddr,
+    /// The service on that client with the `dispatch` function.
+    pub service: String,
+    /// Method names, as clients call them (`create_window`, ...).
+    pub methods: Vec<String>,
+}
+
 /// How a [`crate::Router`] presents itself and signs tokens.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -22,6 +38,8 @@ pub struct Config {
     pub hypha_version: String,
     /// Identifier of this server instance.
     pub server_id: String,
+    /// Host methods forwarded to the page, if the server runs in one.
+    pub host: Option<HostConfig>,
 }
 
 impl Config {
@@ -40,6 +58,7 @@ impl Config {
             client_call_timeout: Duration::from_secs(30),
             hypha_version: env!("CARGO_PKG_VERSION").to_owned(),
             server_id: "hypha-core".to_owned(),
+            host: None,
         }
     }
 }

@@ -23,7 +23,7 @@ mod router;
 mod time;
 pub mod wire;
 
-pub use config::Config;
+pub use config::{Config, HostConfig};
 pub use manager::{default_method_names, ManagerError};
 pub use registry::{ClientAddr, ConnId};
 pub use router::{close_code, Event, Frame, Router, Transmit};

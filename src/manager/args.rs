@@ -46,6 +46,16 @@ impl Args {
             .filter(|v| !v.is_nil())
     }
 
+    /// The positional arguments.
+    pub(crate) fn positional(&self) -> &[Value] {
+        &self.positional
+    }
+
+    /// The keyword arguments.
+    pub(crate) fn keywords(&self) -> &[(Value, Value)] {
+        &self.keywords
+    }
+
     /// Like [`Self::get`], but only a string.
     pub(crate) fn str(&self, index: usize, name: &str) -> Option<&str> {
         self.get(index, name).and_then(Value::as_str)

@@ -4,13 +4,13 @@
 use rmpv::Value;
 
 /// One manager method: name, doc and its parameters `(name, description, required)`.
-struct MethodSpec {
-    name: &'static str,
-    doc: &'static str,
-    params: &'static [(&'static str, &'static str, bool)],
+struct MethodSpec<'a> {
+    name: &'a str,
+    doc: &'a str,
+    params: &'a [(&'a str, &'a str, bool)],
 }
 
-const DEFAULT_METHODS: &[MethodSpec] = &[
+const DEFAULT_METHODS: &[MethodSpec<'static>] = &[
     MethodSpec {
         name: "echo",
         doc: "Return the data unchanged.",
@@ -106,7 +106,7 @@ const DEFAULT_METHODS: &[MethodSpec] = &[
     },
 ];
 
-const BUILT_IN_METHODS: &[MethodSpec] = &[
+const BUILT_IN_METHODS: &[MethodSpec<'static>] = &[
     MethodSpec {
         name: "ping",
         doc: "Ping the manager.",
@@ -126,7 +126,7 @@ pub(crate) fn default_method_names() -> impl Iterator<Item = &'static str> {
     DEFAULT_METHODS.iter().map(|m| m.name)
 }
 
-fn method_value(server_url: &str, target: &str, path: &str, spec: &MethodSpec) -> Value {
+fn method_value(server_url: &str, target: &str, path: &str, spec: &MethodSpec<'_>) -> Value {
     let properties: Vec<(Value, Value)> = spec
         .params
         .iter()
@@ -169,6 +169,7 @@ fn method_value(server_url: &str, target: &str, path: &str, spec: &MethodSpec) -
 
 /// Server facts put in the `default` service config.
 pub(crate) struct ServerFacts<'a> {
+    pub(crate) host_methods: &'a [String],
     pub(crate) server_url: &'a str,
     pub(crate) manager_target: &'a str,
     pub(crate) server_id: &'a str,
@@ -198,6 +199,21 @@ pub(crate) fn default_service(facts: &ServerFacts<'_>) -> Value {
             ]),
         ),
     ];
+    for name in facts.host_methods {
+        if DEFAULT_METHODS.iter().any(|m| m.name == name) {
+            continue; // the manager's own method wins
+        }
+        let spec = MethodSpec {
+            name,
+            doc: "Provided by the host page.",
+            params: &[],
+        };
+        let path = format!("services.default.{name}");
+        entries.push((
+            name.as_str().into(),
+            method_value(facts.server_url, facts.manager_target, &path, &spec),
+        ));
+    }
     for spec in DEFAULT_METHODS {
         let path = format!("services.default.{}", spec.name);
         entries.push((

@@ -51,6 +51,7 @@ pub(super) fn call_default(
         "get_service_type" => Outcome::Error(ManagerError::Unsupported(
             "service types are not supported".into(),
         )),
+        host if is_host_method(env, host) => forward_to_host(env, caller, host, args),
         other => Outcome::Error(ManagerError::Unsupported(format!(
             "method not found: services.default.{other}"
         ))),
@@ -127,6 +128,11 @@ pub(super) fn resume(then: Continuation, reply: std::result::Result<Value, Strin
     };
     match then {
         Continuation::Ping => Outcome::Value("pong".into()),
+        Continuation::Host { workspace } => {
+            let mut value = value;
+            absolutize_targets(&mut value, &workspace, 0);
+            Outcome::Value(value)
+        }
         Continuation::GetService { id, case } => {
             let mut service = value;
             if !matches!(service, Value::Map(_)) {
@@ -141,6 +147,45 @@ pub(super) fn resume(then: Continuation, reply: std::result::Result<Value, Strin
             }
             Outcome::Value(service)
         }
+    }
+}
+
+// ---------------------------------------------------------------- host methods
+
+fn is_host_method(env: &Env<'_>, name: &str) -> bool {
+    env.config
+        .host
+        .as_ref()
+        .is_some_and(|h| h.methods.iter().any(|m| m == name))
+}
+
+/// Ask the host page to run `name` for the caller: `dispatch(name, args, kwargs, context)`,
+/// where `context` is the caller's stamped identity (the host cannot see it otherwise: the
+/// call reaches it from the manager).
+fn forward_to_host(env: &Env<'_>, caller: &Caller<'_>, name: &str, args: &Args) -> Outcome {
+    let Some(host) = env.config.host.as_ref() else {
+        return Outcome::Error(ManagerError::Unsupported(format!(
+            "method not found: {name}"
+        )));
+    };
+    let context = Value::Map(vec![
+        ("ws".into(), caller.addr.workspace.as_str().into()),
+        ("from".into(), caller.addr.to_string().into()),
+        ("to".into(), super::manager_target(env.config).into()),
+        ("user".into(), caller.user.to_value(&caller.addr.workspace)),
+    ]);
+    Outcome::Ask {
+        target: host.client.clone(),
+        method: format!("services.{}.dispatch", host.service),
+        args: vec![
+            name.into(),
+            Value::Array(args.positional().to_vec()),
+            Value::Map(args.keywords().to_vec()),
+            context,
+        ],
+        then: Continuation::Host {
+            workspace: host.client.workspace.clone(),
+        },
     }
 }
 
@@ -373,7 +418,7 @@ fn get_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Outcome {
     match found {
         Ok(id) => Outcome::Ask {
             target: id.provider.clone(),
-            method: "services.built-in.get_service",
+            method: "services.built-in.get_service".to_owned(),
             args: vec![id.name.as_str().into()],
             then: Continuation::GetService { id, case },
         },
@@ -502,7 +547,7 @@ fn ping(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Outcome {
         {
             Outcome::Ask {
                 target: addr,
-                method: "services.built-in.ping",
+                method: "services.built-in.ping".to_owned(),
                 args: vec!["ping".into()],
                 then: Continuation::Ping,
             }

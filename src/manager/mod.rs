@@ -86,7 +86,7 @@ pub(crate) enum Outcome {
     /// Call `method(args)` on `target`, then continue with the reply.
     Ask {
         target: ClientAddr,
-        method: &'static str,
+        method: String,
         args: Vec<Value>,
         then: Continuation,
     },
@@ -114,6 +114,9 @@ pub(crate) enum Continuation {
     },
     /// Return "pong" if the client answered.
     Ping,
+    /// Return what the host answered for a forwarded host method; its bare targets live in
+    /// the host's `workspace`.
+    Host { workspace: String },
 }
 
 /// Key case conversion requested by `get_service(.., {case_conversion})`.
@@ -176,6 +179,7 @@ pub(crate) fn manager_target(config: &Config) -> String {
 
 fn facts<'a>(config: &'a Config, target: &'a str) -> descriptor::ServerFacts<'a> {
     descriptor::ServerFacts {
+        host_methods: config.host.as_ref().map_or(&[], |h| h.methods.as_slice()),
         server_url: &config.public_base_url,
         manager_target: target,
         server_id: &config.server_id,
