@@ -15,6 +15,8 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+#[cfg(target_arch = "wasm32")]
+mod bridge;
 mod config;
 pub mod jwt;
 mod manager;
@@ -23,6 +25,8 @@ mod router;
 mod time;
 pub mod wire;
 
+#[cfg(target_arch = "wasm32")]
+pub use bridge::HyphaServer;
 pub use config::{Config, HostConfig};
 pub use manager::{default_method_names, ManagerError};
 pub use registry::{ClientAddr, ConnId};

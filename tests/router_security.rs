@@ -297,6 +297,38 @@ fn an_old_reconnection_token_cannot_evict_another_user_from_the_address() {
     );
 }
 
+#[test]
+fn reconnection_tokens_never_outlive_the_token_that_opened_the_session() {
+    let mut h = Harness::new();
+    // The API token expires in one hour; reconnection tokens live a day by default.
+    let client = h.user("alice", "c1", "lab");
+    let token_exp = T0 / 1000 + 3600;
+    let verify = |token: &str, now: u64| {
+        hypha_core::jwt::verify(token, SECRET, now, hypha_core::jwt::Audience::Reconnection)
+    };
+    let first = verify(&client.reconnection_token, T0 / 1000).expect("valid now");
+    assert_eq!(first.exp, token_exp);
+    // Refreshing later does not extend it either.
+    h.advance(1_800_000);
+    h.send_text(client.conn, r#"{"type":"refresh_token"}"#);
+    let refreshed = h
+        .take_frames(client.conn)
+        .iter()
+        .filter_map(|m| m.text().cloned())
+        .find(|t| t["type"] == "reconnection_token")
+        .expect("refreshed");
+    let claims = verify(
+        refreshed["reconnection_token"].as_str().unwrap(),
+        h.now.as_secs(),
+    )
+    .unwrap();
+    assert_eq!(claims.exp, token_exp);
+    // Anonymous sessions have no credential to outlive: theirs keep the full lifetime.
+    let anon = h.anonymous("c2", None);
+    let claims = verify(&anon.reconnection_token, h.now.as_secs()).unwrap();
+    assert_eq!(claims.exp, h.now.as_secs() + 86_400);
+}
+
 // ------------------------------------------------------------------------------ registration
 
 #[test]

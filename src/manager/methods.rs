@@ -668,12 +668,19 @@ fn generate_token(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result
 }
 
 /// The claims of a reconnection token for `user` at `addr`.
+///
+/// A session opened with a token cannot outlive it through reconnections: the expiry is capped
+/// at the user's own. Anonymous users hold no credential, so theirs is not capped.
 pub(crate) fn reconnection_claims(
     user: &User,
     addr: &ClientAddr,
     now: u64,
     life: Duration,
 ) -> Claims {
+    let mut exp = now + life.as_secs().max(1);
+    if !user.is_anonymous() {
+        exp = exp.min(user.expires_at.unwrap_or(u64::MAX));
+    }
     Claims {
         sub: user.id.clone(),
         workspace: Some(addr.workspace.clone()),
@@ -682,7 +689,7 @@ pub(crate) fn reconnection_claims(
         roles: user.roles.clone(),
         scope: user.scope_string(),
         iat: now,
-        exp: now + life.as_secs().max(1),
+        exp,
         nbf: None,
         iss: jwt::ISSUER.to_owned(),
         aud: Audience::Reconnection.as_str().to_owned(),
