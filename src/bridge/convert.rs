@@ -24,7 +24,7 @@ pub(crate) fn get_string(options: &JsValue, key: &str) -> Result<Option<String>,
     value
         .as_string()
         .map(Some)
-        .ok_or_else(|| bridge_error(ErrorCode::BadOption, &format!("{key} must be a string")))
+        .ok_or_else(|| bridge_error(ErrorCode::InvalidOption, &format!("{key} must be a string")))
 }
 
 /// Read an optional array of strings (absent → empty).
@@ -38,7 +38,7 @@ pub(crate) fn get_strings(options: &JsValue, key: &str) -> Result<Vec<String>, J
     }
     if !Array::is_array(&value) {
         return Err(bridge_error(
-            ErrorCode::BadOption,
+            ErrorCode::InvalidOption,
             &format!("{key} must be an array of strings"),
         ));
     }
@@ -47,7 +47,7 @@ pub(crate) fn get_strings(options: &JsValue, key: &str) -> Result<Vec<String>, J
         .map(|v| {
             v.as_string().ok_or_else(|| {
                 bridge_error(
-                    ErrorCode::BadOption,
+                    ErrorCode::InvalidOption,
                     &format!("{key} must be an array of strings"),
                 )
             })

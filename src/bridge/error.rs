@@ -6,19 +6,19 @@ use wasm_bindgen::JsValue;
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ErrorCode {
     /// A constructor or method option is missing or has the wrong type.
-    BadOption,
+    InvalidOption,
     /// `message()` got something that is not a frame.
-    BadFrame,
+    NotAFrame,
     /// A token failed verification.
-    BadToken,
+    TokenRejected,
 }
 
 impl ErrorCode {
     fn as_str(self) -> &'static str {
         match self {
-            Self::BadOption => "INVALID_OPTION",
-            Self::BadFrame => "INVALID_FRAME",
-            Self::BadToken => "INVALID_TOKEN",
+            Self::InvalidOption => "INVALID_OPTION",
+            Self::NotAFrame => "INVALID_FRAME",
+            Self::TokenRejected => "INVALID_TOKEN",
         }
     }
 }

@@ -61,10 +61,10 @@ impl HyphaServer {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Self, JsValue> {
         let url = get_string(&options, "publicBaseUrl")?
-            .ok_or_else(|| bridge_error(ErrorCode::BadOption, "publicBaseUrl is required"))?;
+            .ok_or_else(|| bridge_error(ErrorCode::InvalidOption, "publicBaseUrl is required"))?;
         let secret = get_string(&options, "jwtSecret")?
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| bridge_error(ErrorCode::BadOption, "jwtSecret is required"))?;
+            .ok_or_else(|| bridge_error(ErrorCode::InvalidOption, "jwtSecret is required"))?;
         let seed = js_sys::Reflect::get(&options, &"seed".into())
             .ok()
             .and_then(|v| v.as_f64())
@@ -77,7 +77,7 @@ impl HyphaServer {
         if host.is_object() {
             let field = |key: &str| -> Result<String, JsValue> {
                 get_string(&host, key)?.ok_or_else(|| {
-                    bridge_error(ErrorCode::BadOption, &format!("host.{key} is required"))
+                    bridge_error(ErrorCode::InvalidOption, &format!("host.{key} is required"))
                 })
             };
             config.host = Some(HostConfig {
@@ -132,7 +132,7 @@ impl HyphaServer {
             Frame::Binary(Uint8Array::new(&data).to_vec())
         } else {
             return Err(bridge_error(
-                ErrorCode::BadFrame,
+                ErrorCode::NotAFrame,
                 "a frame must be a string, Uint8Array or ArrayBuffer",
             ));
         };
@@ -157,7 +157,7 @@ impl HyphaServer {
     #[wasm_bindgen(js_name = issueToken)]
     pub fn issue_token(&self, claims: JsValue) -> Result<String, JsValue> {
         let sub = get_string(&claims, "sub")?
-            .ok_or_else(|| bridge_error(ErrorCode::BadOption, "sub is required"))?;
+            .ok_or_else(|| bridge_error(ErrorCode::InvalidOption, "sub is required"))?;
         let expires_in = js_sys::Reflect::get(&claims, &"expires_in".into())
             .ok()
             .and_then(|v| v.as_f64())
@@ -193,7 +193,7 @@ impl HyphaServer {
             Audience::Api,
         ) {
             Ok(claims) => Ok(convert::claims_to_js(&claims)),
-            Err(e) => Err(bridge_error(ErrorCode::BadToken, &e.to_string())),
+            Err(e) => Err(bridge_error(ErrorCode::TokenRejected, &e.to_string())),
         }
     }
 
