@@ -57,7 +57,9 @@ fn now() -> Timestamp {
 #[wasm_bindgen]
 impl HyphaServer {
     /// `options`: `{publicBaseUrl: string, jwtSecret: string, seed: number, managerId?: string,
-    /// host?: {workspace: string, clientId: string, service: string, methods: string[]}}`.
+    /// callTimeoutMs?: number, host?: {workspace: string, clientId: string, service: string,
+    /// methods: string[]}}`. `callTimeoutMs` bounds how long the manager waits for a client it
+    /// asked something (default 30 s).
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Self, JsValue> {
         let url = get_string(&options, "publicBaseUrl")?
@@ -72,6 +74,13 @@ impl HyphaServer {
         let mut config = Config::new(url, secret.into_bytes(), seed);
         if let Some(id) = get_string(&options, "managerId")? {
             config.manager_id = id;
+        }
+        if let Some(ms) = js_sys::Reflect::get(&options, &"callTimeoutMs".into())
+            .ok()
+            .and_then(|v| v.as_f64())
+            .filter(|ms| ms.is_finite() && *ms > 0.0)
+        {
+            config.client_call_timeout = std::time::Duration::from_millis(ms as u64);
         }
         let host = js_sys::Reflect::get(&options, &"host".into()).unwrap_or(JsValue::UNDEFINED);
         if host.is_object() {
