@@ -1,5 +1,7 @@
 //! Property tests: whatever a connected peer sends, the Router neither panics nor drops the
 //! sender, and keeps serving it.
+// Native only: proptest needs an OS random source, which wasm32-unknown-unknown lacks.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

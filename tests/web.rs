@@ -174,7 +174,7 @@ fn a_non_frame_is_refused_with_a_code() {
     let (server, _) = server_with_outbox(&[]);
     let conn = server.connect(&hello("c1", None, None));
     let err = server.message(conn, JsValue::from(42)).unwrap_err();
-    assert_eq!(code_of(&err), "NOT_A_FRAME");
+    assert_eq!(code_of(&err), "INVALID_FRAME");
 }
 
 #[wasm_bindgen_test]

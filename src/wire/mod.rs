@@ -30,7 +30,8 @@ use std::fmt;
 
 use rmpv::Value;
 
-#[cfg(test)]
+// Native only: proptest needs an OS random source, which wasm32-unknown-unknown lacks.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 /// Maximum nesting of the routing envelope (`main`): the envelope map itself is level 1, a map
