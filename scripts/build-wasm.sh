@@ -6,7 +6,15 @@
 # Usage: scripts/build-wasm.sh [--dev]
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
 cd "$REPO_ROOT"
+# shellcheck source=scripts/lib/deps.sh
+source "$REPO_ROOT/scripts/lib/deps.sh"
+ensure_wasm_target
+ensure_wasm_bindgen_cli
+# Debian's wasm-opt (binaryen 108) corrupts wasm-bindgen's externref table export; this installs
+# a recent one from npm when needed.
+ensure_binaryen
 
 profile=wasm-release
 [ "${1:-}" = "--dev" ] && profile=dev
@@ -15,7 +23,7 @@ target_dir="$REPO_ROOT/target/wasm32-unknown-unknown/$([ "$profile" = dev ] && e
 cargo build --lib --target wasm32-unknown-unknown --profile "$profile"
 rm -rf pkg
 wasm-bindgen --target web --out-dir pkg --out-name hypha_core "$target_dir/hypha_core.wasm"
-if [ "$profile" != dev ] && command -v wasm-opt >/dev/null; then
+if [ "$profile" != dev ]; then
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals -o pkg/hypha_core_bg.opt.wasm pkg/hypha_core_bg.wasm
   mv pkg/hypha_core_bg.opt.wasm pkg/hypha_core_bg.wasm

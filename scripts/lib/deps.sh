@@ -172,6 +172,191 @@ ensure_python_venv() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+# --- WebAssembly (wasm-pack) -------------------------------------------------
+# Nothing here downloads from GitHub: wasm-pack, wasm-bindgen-cli come from
+# crates.io (cargo install), wasm-opt from npm (binaryen.js; Debian's is too
+# old, see ensure_binaryen), Chromium/ChromeDriver from Debian.
+
+# Put cargo's bin dir (where `cargo install` puts binaries) on PATH.
+_cargo_bin_on_path() {
+  local bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+  case ":$PATH:" in *":$bin:"*) ;; *) export PATH="$bin:$PATH" ;; esac
+}
+
+# cargo install CRATE [ARGS...], quietly, with a clear error on failure.
+# Tries --locked first (the crate's own Cargo.lock); if that cannot resolve
+# (e.g. a locked dependency version missing from the registry), retries with
+# a fresh resolution.
+_cargo_install() {
+  local crate="$1" start=$SECONDS
+  shift
+  ensure_cargo || return 1
+  deps_log "cargo install $crate${*:+ $*} --locked (first build takes minutes)"
+  if ! cargo install --quiet --locked "$crate" "$@"; then
+    deps_log "cargo install --locked $crate failed; retrying without --locked"
+    cargo install --quiet "$crate" "$@" || {
+      deps_die "cargo install $crate${*:+ $*} failed (see cargo's output above; is crates.io reachable?)"
+      return 1
+    }
+  fi
+  deps_log "cargo install $crate done in $((SECONDS - start))s"
+}
+
+# rustup target add wasm32-unknown-unknown, when missing.
+ensure_wasm_target() {
+  ensure_cargo || return 1
+  local target=wasm32-unknown-unknown
+  if command -v rustup >/dev/null 2>&1; then
+    rustup target list --installed 2>/dev/null | grep -qx "$target" && return 0
+    deps_log "rustup target add $target"
+    rustup target add "$target" >/dev/null 2>&1 || {
+      deps_die "rustup target add $target failed"
+      return 1
+    }
+  elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/$target" ]; then
+    deps_die "Rust target $target missing and rustup not available"
+    return 1
+  fi
+}
+
+# wasm-pack from crates.io (wasm-pack's own installer downloads from GitHub).
+ensure_wasm_pack() {
+  ensure_wasm_target || return 1
+  _cargo_bin_on_path
+  command -v wasm-pack >/dev/null 2>&1 && return 0
+  _cargo_install wasm-pack || return 1
+  command -v wasm-pack >/dev/null 2>&1 || {
+    deps_die "wasm-pack installed but not on PATH"
+    return 1
+  }
+}
+
+# wasm_bindgen_version_from_lock [Cargo.lock] : prints the version of the
+# `wasm-bindgen` package in the lock file (default: $REPO_ROOT/Cargo.lock).
+wasm_bindgen_version_from_lock() {
+  local lock="${1:-$REPO_ROOT/Cargo.lock}" versions n
+  [ -f "$lock" ] || {
+    deps_die "$lock not found (run cargo generate-lockfile)"
+    return 1
+  }
+  versions="$(awk '
+    /^\[\[package\]\]/ { name = "" }
+    /^name = / { name = $3 }
+    /^version = / && name == "\"wasm-bindgen\"" { gsub(/"/, "", $3); print $3 }
+  ' "$lock")"
+  n="$(grep -c . <<<"$versions" || true)"
+  if [ "$n" -eq 0 ]; then
+    deps_die "no wasm-bindgen package in $lock (add the wasm-bindgen dependency first)"
+    return 1
+  elif [ "$n" -gt 1 ]; then
+    deps_die "several wasm-bindgen versions in $lock: $(tr '\n' ' ' <<<"$versions")"
+    return 1
+  fi
+  printf '%s\n' "$versions"
+}
+
+# ensure_wasm_bindgen_cli [VERSION] : wasm-bindgen and wasm-bindgen-test-runner
+# of exactly VERSION (default: the one in $REPO_ROOT/Cargo.lock) on PATH.
+# wasm-pack (build and test) uses a PATH wasm-bindgen whose version equals
+# the lock file's, and the wasm-bindgen-test-runner beside it, instead of
+# downloading them from GitHub (unreachable here).
+ensure_wasm_bindgen_cli() {
+  ensure_cargo || return 1
+  _cargo_bin_on_path
+  local want="${1:-}" have=""
+  if [ -z "$want" ]; then
+    want="$(wasm_bindgen_version_from_lock "$REPO_ROOT/Cargo.lock")" || return 1
+  fi
+  if command -v wasm-bindgen >/dev/null 2>&1; then
+    have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')"
+  fi
+  [ "$have" = "$want" ] && command -v wasm-bindgen-test-runner >/dev/null 2>&1 && return 0
+  [ -n "$have" ] && deps_log "wasm-bindgen $have on PATH, Cargo.lock wants $want"
+  _cargo_install wasm-bindgen-cli --version "$want" --force || return 1
+  have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')"
+  [ "$have" = "$want" ] || {
+    deps_die "wasm-bindgen on PATH is '${have:-none}' ($(command -v wasm-bindgen || true)), want $want"
+    return 1
+  }
+}
+
+# wasm-opt (binaryen) >= HYPHA_BINARYEN_MIN on PATH, ahead of any older one.
+# Debian bookworm's binaryen (version 108) must NOT be used: it rewrites the
+# export of wasm-bindgen's `__wbindgen_externrefs` table to point at the
+# funcref table (even at -O0), so the module fails to instantiate with
+# "WebAssembly.Table.set(): Argument 1 is invalid for table". So binaryen comes
+# from the npm package `binaryen` (binaryen.js; its bin/wasm-opt runs on Node),
+# installed once into $HYPHA_TOOLS_DIR. wasm-pack runs whatever `wasm-opt` is
+# first on PATH (with -O, or the args of
+# [package.metadata.wasm-pack.profile.<profile>] wasm-opt = [...]).
+HYPHA_BINARYEN_VERSION="${HYPHA_BINARYEN_VERSION:-132.0.0}"
+HYPHA_BINARYEN_MIN="${HYPHA_BINARYEN_MIN:-132}"
+HYPHA_TOOLS_DIR="${HYPHA_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hypha-core-tools}"
+
+# Prints the major version of the first wasm-opt on PATH (nothing if none).
+wasm_opt_version() {
+  command -v wasm-opt >/dev/null 2>&1 || return 0
+  wasm-opt --version 2>/dev/null | sed -n 's/^wasm-opt version \([0-9][0-9]*\).*/\1/p'
+}
+
+ensure_binaryen() {
+  local dir="$HYPHA_TOOLS_DIR/binaryen-$HYPHA_BINARYEN_VERSION" have
+  case ":$PATH:" in *":$dir/node_modules/.bin:"*) ;; *)
+    [ -x "$dir/node_modules/.bin/wasm-opt" ] && export PATH="$dir/node_modules/.bin:$PATH"
+    ;;
+  esac
+  have="$(wasm_opt_version)"
+  [ -n "$have" ] && [ "$have" -ge "$HYPHA_BINARYEN_MIN" ] && return 0
+  ensure_node || return 1
+  deps_log "npm install binaryen@$HYPHA_BINARYEN_VERSION into $dir (wasm-opt on PATH: ${have:-none})"
+  mkdir -p "$dir" || return 1
+  if ! npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error \
+    "binaryen@$HYPHA_BINARYEN_VERSION" >/dev/null; then
+    deps_die "npm install binaryen@$HYPHA_BINARYEN_VERSION failed"
+    return 1
+  fi
+  export PATH="$dir/node_modules/.bin:$PATH"
+  have="$(wasm_opt_version)"
+  if [ -z "$have" ] || [ "$have" -lt "$HYPHA_BINARYEN_MIN" ]; then
+    deps_die "wasm-opt on PATH is version '${have:-none}' ($(command -v wasm-opt || true)), need >= $HYPHA_BINARYEN_MIN"
+    return 1
+  fi
+}
+
+# --- Chromium (headless browser tests) ----------------------------------------
+
+# Debian's chromium + chromium-driver: /usr/bin/chromium, /usr/bin/chromedriver.
+ensure_chromium() {
+  apt_install chromium chromium-driver || return 1
+  local f
+  for f in /usr/bin/chromium /usr/bin/chromedriver; do
+    [ -x "$f" ] || {
+      deps_die "$f missing after installing chromium + chromium-driver"
+      return 1
+    }
+  done
+}
+
+# Flags for launching Chromium as root on this closed network (prints them).
+# Without the background-networking ones Chromium keeps dialling Google hosts.
+# Add --headless and a fresh --user-data-dir yourself (Playwright adds both).
+chromium_launch_flags() {
+  printf '%s' "--no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run"
+}
+
+# playwright-core is an npm devDependency (installed by ensure_node_modules);
+# it drives Debian's /usr/bin/chromium (never `npx playwright install`, whose
+# browser download fails here). Launch with executablePath '/usr/bin/chromium'
+# and args from chromium_launch_flags.
+ensure_playwright_core() {
+  ensure_chromium || return 1
+  ensure_node_modules || return 1
+  (cd "$REPO_ROOT" && node -e 'require.resolve("playwright-core")' >/dev/null 2>&1) || {
+    deps_die "playwright-core not in $REPO_ROOT/node_modules (add it to package.json devDependencies)"
+    return 1
+  }
+}
+
 # Everything scripts/test.sh needs.
 ensure_test_deps() {
   ensure_rust_components rustfmt clippy
