@@ -2,10 +2,11 @@
 """Minimal WebSocket relay: the "one extra hop" baseline for bench/run.sh.
 
 Two kinds of sockets connect to it:
-  ws://HOST:PORT/peer    the echo peer (sends back every frame it gets)
-  ws://HOST:PORT/client  the benchmark client
-Every frame from a client is forwarded, unchanged, to the most recent peer, and
-every frame from the peer is forwarded to the most recent client. Nothing is
+  ws://HOST:PORT/peer[/KEY]    the echo peer (sends back every frame it gets)
+  ws://HOST:PORT/client[/KEY]  the benchmark client
+Every frame from a client is forwarded, unchanged, to the most recent peer with
+the same KEY (none = ""), and every frame from that peer to the most recent
+client with that KEY: several independent pairs can share one relay. Nothing is
 parsed, buffered or re-encoded. permessage-deflate is off by default (it is a
 relay of raw bytes; `--compression deflate` turns it on to compare).
 
@@ -19,18 +20,20 @@ import sys
 
 from websockets.asyncio.server import serve
 
-state = {"peer": None, "client": None}
+pairs = {}  # KEY -> {"peer": ws or None, "client": ws or None}
 
 
 async def handler(ws):
     path = ws.request.path
-    if path.startswith("/peer"):
+    first, _, key = path.lstrip("/").partition("/")
+    if first == "peer":
         role, other = "peer", "client"
-    elif path.startswith("/client"):
+    elif first == "client":
         role, other = "client", "peer"
     else:
-        await ws.close(1008, "use /peer or /client")
+        await ws.close(1008, "use /peer[/KEY] or /client[/KEY]")
         return
+    state = pairs.setdefault(key, {"peer": None, "client": None})
     state[role] = ws
     try:
         async for msg in ws:
