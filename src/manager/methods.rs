@@ -752,7 +752,7 @@ fn to_camel(s: &str) -> String {
         if c == '_' && !out.is_empty() {
             upper = true;
         } else if upper {
-            out.extend(c.to_uppercase());
+            out.push(c.to_ascii_uppercase());
             upper = false;
         } else {
             out.push(c);
@@ -764,11 +764,11 @@ fn to_camel(s: &str) -> String {
 fn to_snake(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
     for c in s.chars() {
-        if c.is_uppercase() {
+        if c.is_ascii_uppercase() {
             if !out.is_empty() {
                 out.push('_');
             }
-            out.extend(c.to_lowercase());
+            out.push(c.to_ascii_lowercase());
         } else {
             out.push(c);
         }

@@ -454,7 +454,7 @@ fn scan_value(buf: &[u8], start: usize, max_depth: usize) -> Result<usize, WireE
 fn read_validated(bytes: &[u8]) -> Result<Value, WireError> {
     let mut rd = bytes;
     let value = rmpv::decode::read_value_with_max_depth(&mut rd, RMPV_DEPTH)
-        .map_err(|e| WireError::Malformed(e.to_string().to_lowercase()))?;
+        .map_err(|e| WireError::Malformed(e.to_string().to_ascii_lowercase()))?;
     if !rd.is_empty() {
         return Err(WireError::TrailingBytes);
     }
