@@ -38,7 +38,7 @@ export function randomSecret() {
   return crypto.randomBytes(24).toString("hex");
 }
 
-export async function startServer({ secret = randomSecret() } = {}) {
+export async function startServer({ secret = randomSecret(), port = 0 } = {}) {
   if (EXTERNAL) {
     const url = process.env.HYPHA_TEST_SERVER_URL.replace(/\/+$/, "");
     return {
@@ -57,7 +57,7 @@ export async function startServer({ secret = randomSecret() } = {}) {
   }
   const child = spawn(
     bin,
-    ["--host", "127.0.0.1", "--port", "0", "--jwt-secret", secret],
+    ["--host", "127.0.0.1", "--port", String(port), "--jwt-secret", secret],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" } },
   );
   live.add(child);
