@@ -3,8 +3,10 @@
 #   1. lint     dependencies, cargo fmt --check, cargo clippy -D warnings
 #   2. unit     cargo test --workspace
 #   3. build    cargo build -p hypha-core-server (debug)
-#   4. node     end-to-end tests with the npm hypha-rpc client (node --test)
-#   5. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
+#   4. wasm     the wasm bridge in headless Chromium (wasm-pack test, tests/web.rs)
+#   5. js       build dist/ (wasm + JS facade) and test the HyphaCore facade (node --test js/test)
+#   6. node     end-to-end tests with the npm hypha-rpc client (node --test)
+#   7. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
 #
 # Usage: scripts/test.sh [STAGE...]   (default: all stages; e.g. `scripts/test.sh build node`)
 set -Eeuo pipefail
@@ -15,7 +17,7 @@ cd "$REPO_ROOT"
 # shellcheck source=scripts/lib/deps.sh
 source "$REPO_ROOT/scripts/lib/deps.sh"
 
-ALL_STAGES=(lint unit build node python)
+ALL_STAGES=(lint unit build wasm js node python)
 if [ "$#" -gt 0 ]; then
   STAGES=("$@")
   for s in "${STAGES[@]}"; do
@@ -76,12 +78,15 @@ trap on_err ERR
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 if want lint; then
-  banner lint "1/5 dependencies, cargo fmt --check, cargo clippy"
+  banner lint "1/7 dependencies, cargo fmt --check, cargo clippy"
   ensure_rust_components rustfmt clippy
   if want node; then ensure_node_modules; fi
   if want python; then ensure_python_venv; fi
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets -- -D warnings
+  # The browser bridge only compiles for wasm32.
+  ensure_wasm_target
+  cargo clippy --target wasm32-unknown-unknown --lib --test web -- -D warnings
   done_stage
 else
   # Still make sure the tools the selected stages use are there.
@@ -91,13 +96,13 @@ else
 fi
 
 if want unit; then
-  banner unit "2/5 cargo test --workspace"
+  banner unit "2/7 cargo test --workspace"
   cargo test --workspace
   done_stage
 fi
 
 if want build || want node || want python; then
-  banner build "3/5 cargo build -p hypha-core-server"
+  banner build "3/7 cargo build -p hypha-core-server"
   cargo build -p hypha-core-server
   HYPHA_CORE_SERVER_BIN="$REPO_ROOT/target/debug/hypha-core-server"
   [ -x "$HYPHA_CORE_SERVER_BIN" ] || { echo "missing $HYPHA_CORE_SERVER_BIN" >&2; false; }
@@ -106,8 +111,28 @@ if want build || want node || want python; then
   done_stage
 fi
 
+if want wasm; then
+  banner wasm "4/7 wasm-pack test --headless --chrome (tests/web.rs)"
+  ensure_wasm_target
+  ensure_wasm_pack
+  ensure_wasm_bindgen_cli
+  ensure_chromium
+  CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" wasm-pack test --headless --chrome -- --test web
+  done_stage
+fi
+
+if want js; then
+  banner js "5/7 build dist/ and node --test js/test/"
+  ensure_node_modules
+  ensure_chromium
+  bash scripts/build-wasm.sh
+  node scripts/build-js.mjs
+  node --test --test-reporter=tap js/test/
+  done_stage
+fi
+
 if want node; then
-  banner node "4/5 node --test tests/e2e/node/"
+  banner node "6/7 node --test tests/e2e/node/"
   ws_flag="$(node_websocket_flags)"
   # TAP reporter: ends with the '# pass N' / '# fail N' summary lines.
   NODE_OPTIONS="${NODE_OPTIONS:-} ${ws_flag}" \
@@ -116,7 +141,7 @@ if want node; then
 fi
 
 if want python; then
-  banner python "5/5 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
+  banner python "7/7 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
   # Last stage: pytest's own summary line is the last line of the output.
   # Its exit code is ours, so exit 5 (no tests collected) fails the run too.
   trap - ERR

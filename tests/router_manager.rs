@@ -476,6 +476,13 @@ fn a_provider_heartbeat_extends_the_deadline() {
         ],
         Some(mp(json!({"args": []}))),
     );
+    // The caller, whose own timer is running, hears the sign of life too.
+    let relayed = h.take_where(c.conn, |m| {
+        m.rpc()
+            .is_some_and(|r| r.str("method") == Some(format!("{session}.heartbeat").as_str()))
+    });
+    assert_eq!(relayed.len(), 1, "heartbeat not passed on to the caller");
+    assert_eq!(relayed[0].rpc().unwrap().str("from"), Some(MANAGER));
     h.advance(20_000);
     assert!(
         h.reply(&c, &session).is_none(),

@@ -194,6 +194,14 @@ impl ManagerAsks {
         self.asks.get(id).is_some_and(|a| a.target == from)
     }
 
+    /// Who is waiting for question `id`, if it is pending with `from`.
+    pub(super) fn requester_of(&self, id: &str, from: ConnId) -> Option<Requester> {
+        self.asks
+            .get(id)
+            .filter(|a| a.target == from)
+            .map(|a| a.requester.clone())
+    }
+
     /// `from` answered question `id`.
     pub(super) fn answer(&mut self, id: &str, from: ConnId) -> Option<(Requester, Continuation)> {
         if !self.is_pending(id, from) {

@@ -60,6 +60,10 @@ impl Router {
                     "heartbeat" => {
                         self.asks
                             .extend(ask, conn, now + self.config.client_call_timeout);
+                        // The original caller's own timer runs too: pass the sign of life on.
+                        if let Some(requester) = self.asks.requester_of(ask, conn) {
+                            self.heartbeat(&requester);
+                        }
                         return;
                     }
                     _ => return,
@@ -172,6 +176,26 @@ impl Router {
                 self.manager_call(now, requester.conn, inner, depth + 1);
             }
         }
+    }
+
+    /// Tell the requester its call is still being worked on (`<session>.heartbeat`).
+    fn heartbeat(&mut self, requester: &Requester) {
+        let Some(session) = &requester.session else {
+            return;
+        };
+        let main = vec![
+            ("type".to_owned(), "method".into()),
+            ("from".to_owned(), self.manager_addr.as_str().into()),
+            ("to".to_owned(), requester.addr.to_string().into()),
+            ("method".to_owned(), format!("{session}.heartbeat").into()),
+            ("ws".to_owned(), requester.addr.workspace.as_str().into()),
+            ("user".to_owned(), self.manager_user.clone()),
+        ];
+        let payload = Value::Map(vec![("args".into(), Value::Array(Vec::new()))]);
+        self.send(
+            requester.conn,
+            Frame::Binary(Envelope::new(main, Some(&payload)).encode()),
+        );
     }
 
     /// Resolve or reject the requester's promise, if it asked for an answer.

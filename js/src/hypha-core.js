@@ -1,0 +1,894 @@
+// HyphaCore: hypha-core's public class, driving the Rust server compiled to WebAssembly.
+//
+// Transports into the server: in-tab sockets (the `WebSocketClass` handed to hypha-rpc by
+// `start()` and `connect()`) and postMessage ports for mounted workers and iframes. The root
+// client (`default/root`, admin) serves the host methods (windows, workers, dialogs, user
+// `defaultService` functions) that the manager forwards with the real caller's identity.
+
+import { connectToServer } from "hypha-rpc";
+import { EventBus } from "./emitter.js";
+import {
+  detectEnvironment,
+  ensureWebSocketConstants,
+  isBrowser,
+  randId,
+  randomHex,
+  requireBrowser,
+  toCamelCase,
+  toSnakeCase,
+} from "./env.js";
+import { Host } from "./host.js";
+import { PortBinding } from "./ports.js";
+import { createSocketClass } from "./socket.js";
+import { loadServerModule } from "./wasm.js";
+
+ensureWebSocketConstants();
+
+const HOST_SERVICE = "hypha-core-host";
+const LOCAL_SERVER_PREFIX = "https://local-hypha-server:";
+const MOUNT_TIMEOUT_MS = 60000;
+/** Root methods of the manager that host functions must not shadow (they would never run). */
+const MANAGER_METHODS = new Set([
+  "echo",
+  "log",
+  "register_service",
+  "unregister_service",
+  "get_service",
+  "get_service_info",
+  "list_services",
+  "list_clients",
+  "subscribe",
+  "unsubscribe",
+  "generate_token",
+  "check_status",
+  "ping",
+  "get_service_type",
+]);
+/** hypha-rpc logger of the clients this facade opens itself: errors only. */
+const QUIET_LOGGER = {
+  debug() {},
+  info() {},
+  log() {},
+  warn() {},
+  error: (...args) => console.error(...args),
+};
+
+function randomSeed() {
+  const words = new Uint32Array(2);
+  globalThis.crypto.getRandomValues(words);
+  return words[0] * 2 ** 21 + (words[1] >>> 11); // < 2^53: exact as a JS number
+}
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function iframeLoaded(element) {
+  try {
+    const doc = element.contentDocument;
+    return !!doc && doc.readyState === "complete" && doc.URL !== "about:blank";
+  } catch (e) {
+    return false;
+  }
+}
+
+/**
+ * The workspace a service query names, if it is a concrete one other than `public`
+ * (else "default"): `ws/cid:svc`, `ws/cid`, `{workspace}` or `{id: "ws/..."}`; for
+ * list_services also a bare `ws` string.
+ */
+function workspaceOf(query, listing) {
+  let workspace = null;
+  if (typeof query === "string") {
+    if (query.includes("/")) workspace = query.split("/")[0];
+    else if (listing && query && !query.includes(":")) workspace = query;
+  } else if (query && typeof query === "object") {
+    const id = query.id || query.service_id;
+    if (typeof query.workspace === "string") workspace = query.workspace;
+    else if (typeof id === "string" && id.includes("/")) workspace = id.split("/")[0];
+  }
+  if (!workspace || workspace === "*" || workspace === "public" || /[:@*]/.test(workspace)) return "default";
+  return workspace;
+}
+
+export class HyphaCore extends EventBus {
+  /** url → running HyphaCore, shared by every instance in this JS realm. */
+  static servers = {};
+
+  constructor(config) {
+    super();
+    config = config || {};
+    this.port = config.port || 8080;
+    this.host = config.host || (isBrowser() ? "local-hypha-server" : "localhost");
+    let baseUrl =
+      config.baseUrl ||
+      config.base_url ||
+      (isBrowser() && document.location ? new URL("./", document.location.href).href : "http://localhost:8080/");
+    if (!baseUrl.endsWith("/")) baseUrl += "/";
+    this.baseUrl = baseUrl;
+    if (config.url && config.port) {
+      throw new Error("Please provide either url or port, not both.");
+    }
+    if (config.url && (config.url.startsWith("wss://") || config.url.startsWith("ws://"))) {
+      if (!config.url.endsWith("/ws")) {
+        throw new Error("Please provide a valid wss url ending with /ws");
+      }
+      this.url = config.url.replace("wss://", "https://").replace("ws://", "http://").slice(0, -3);
+      this.wsUrl = config.url;
+    } else {
+      this.url = config.url || `https://${this.host}:${this.port}`;
+      this.wsUrl = this.url.replace("https://", "wss://").replace("http://", "ws://") + "/ws";
+    }
+    this.api = null;
+    /** The wasm `HyphaServer` while running. */
+    this.server = null;
+    this.workspaceManagerId = "workspace-manager";
+    /** `"ws/cid"` → `{id, workspace, client_id, conn, user_id?, source?, user?, postMessage?}`. */
+    this.connections = {};
+    this.jwtSecret = config.jwtSecret || config.jwt_secret || randomHex(32);
+    this.environment = detectEnvironment();
+    // Accepted for compatibility and ignored: the server runs in this page as WebAssembly and
+    // every client connects through the in-tab socket class below.
+    this.ServerClass = null;
+    this.WebSocketClass = createSocketClass(this);
+
+    const userFunctions = config.defaultService || config.default_service || {};
+    this.defaultServices = {};
+    for (const [key, value] of Object.entries(userFunctions)) {
+      if (typeof value !== "function") continue;
+      const name = toSnakeCase(key);
+      if (MANAGER_METHODS.has(name)) {
+        console.warn(`hypha-core: defaultService.${key} is ignored: the manager's own ${name} takes precedence`);
+        continue;
+      }
+      this.defaultServices[name] = value;
+    }
+    this._wasmSource = config.wasm;
+    this._state = "idle"; // idle | starting | running
+    this._generation = 0;
+    this._transports = new Map(); // conn → socket or PortBinding
+    this._binding = null; // transport being attached while server.connect runs
+    this._sockets = new Set(); // open in-tab sockets
+    this._bindings = new Map(); // Worker / contentWindow → PortBinding
+    this._earlyReady = new WeakSet(); // windows that said hyphaClientReady before being mounted
+    this._clients = new Set(); // hypha-rpc clients this instance created
+    this._helpers = new Map(); // workspace → Promise<root client in that workspace>
+    this._waiters = new Set(); // pending service waits (cancelled by close)
+    this._root = null;
+    this._host = null;
+    this.messageHandler = (event) => this._onWindowMessage(event);
+  }
+
+  // ================================================================ lifecycle
+
+  /** Start the server and connect the root client; resolves with the root API. */
+  async start(config) {
+    config = config || {};
+    if (config.workspace !== undefined) throw new Error("workspace is not allowed to be set in the config");
+    if (config.client_id !== undefined) throw new Error("client_id is not allowed to be set in the config");
+    if (HyphaCore.servers[this.url]) {
+      throw new Error(`Server already running at ${this.url}`);
+    }
+    HyphaCore.servers[this.url] = this;
+    const generation = ++this._generation;
+    this._state = "starting";
+    try {
+      const HyphaServer = await loadServerModule(this._wasmSource);
+      this._checkGeneration(generation);
+      this._host = new Host(this, this.defaultServices);
+      this.server = new HyphaServer({
+        publicBaseUrl: this.url,
+        jwtSecret: this.jwtSecret,
+        seed: randomSeed(),
+        managerId: this.workspaceManagerId,
+        host: {
+          workspace: "default",
+          clientId: "root",
+          service: HOST_SERVICE,
+          methods: this._host.methodNames(),
+        },
+      });
+      this.server.setHandlers(
+        (conn, data) => this._onTransmit(conn, data),
+        (event) => this._onEvent(event),
+      );
+      this._state = "running";
+      if (isBrowser()) window.addEventListener("message", this.messageHandler);
+
+      const root = await this._connectInternal({
+        client_id: "root",
+        workspace: "default",
+        token: this.server.issueToken({
+          sub: "root",
+          roles: ["admin"],
+          workspace: "default",
+          client_id: "root",
+        }),
+      });
+      this._checkGeneration(generation);
+      this._root = root;
+      await root.registerService({
+        id: HOST_SERVICE,
+        name: "hypha-core host",
+        description: "Host-page functions the workspace manager forwards for clients.",
+        config: { require_context: true, visibility: "protected" },
+        dispatch: (...args) => this._dispatchHost(...args),
+      });
+      this._checkGeneration(generation);
+      this.api = this._buildRootApi(root);
+      return this.api;
+    } catch (error) {
+      if (generation === this._generation) this.close();
+      throw error;
+    }
+  }
+
+  /** Connect another hypha-rpc client to this server; resolves with its (camelCase) API. */
+  async connect(config) {
+    config = Object.assign({}, config || {});
+    if (config.client_id === "root") throw new Error("client_id cannot be 'root'");
+    this._requireRunning("connect");
+    if (!config.client_id && typeof config.token === "string") {
+      // A token bound to a client id can only be used by that client.
+      try {
+        const bound = this.server.verifyToken(config.token).client_id;
+        if (bound && bound !== "root") config.client_id = bound;
+      } catch (e) {
+        // an invalid token: the server refuses it during the handshake, with its reason
+      }
+    }
+    config.client_id = config.client_id || randId();
+    delete config.server;
+    const generation = this._generation;
+    const api = await connectToServer({
+      ...config,
+      server_url: this.url,
+      WebSocketClass: this.WebSocketClass,
+    });
+    if (generation !== this._generation) {
+      await api.disconnect().catch(() => {});
+      throw new Error("hypha-core server was closed while connecting");
+    }
+    this._clients.add(api);
+    return this._wrapClient(api, config);
+  }
+
+  /** `close()` then `start()`. */
+  async reset() {
+    await this.close();
+    return await this.start();
+  }
+
+  /**
+   * Disconnect every client, stop mounted workers' and iframes' connections, shut the server
+   * down and free it. A new `start()` (on this or another instance) works afterwards. The
+   * returned promise settles when the clients this instance created have disconnected.
+   */
+  close() {
+    this._generation += 1;
+    this._state = "idle";
+    if (HyphaCore.servers[this.url] === this) delete HyphaCore.servers[this.url];
+    if (isBrowser()) window.removeEventListener("message", this.messageHandler);
+    const pending = [];
+    for (const client of this._clients) {
+      try {
+        pending.push(Promise.resolve(client.disconnect()).catch(() => {}));
+      } catch (e) {
+        // already disconnected
+      }
+    }
+    this._clients.clear();
+    this._helpers.clear();
+    this._root = null;
+    for (const waiter of this._waiters) waiter.cancel(new Error("hypha-core server closed"));
+    this._waiters.clear();
+    for (const binding of this._bindings.values()) binding.dispose(true);
+    this._bindings.clear();
+    if (this._host) this._host.dispose();
+    this._host = null;
+    for (const socket of [...this._sockets]) socket._serverClose(1001, "server closed");
+    this._sockets.clear();
+    if (this.server) {
+      const server = this.server;
+      this.server = null;
+      try {
+        server.shutdown();
+        server.free();
+      } catch (e) {
+        console.warn("hypha-core: error while freeing the server:", e);
+      }
+    }
+    this._transports.clear();
+    this.api = null;
+    this.connections = {};
+    return Promise.all(pending).then(() => undefined);
+  }
+
+  // ================================================================ mounting
+
+  /**
+   * Connect a Worker (or anything with postMessage/addEventListener) running hypha-rpc's
+   * `setupLocalClient` as client `workspace/client_id`; resolves with
+   * `{workspace, client_id, connection, service}` once it registered its `default` service.
+   */
+  async mountWorker(worker, config) {
+    config = config || {};
+    if (!worker || typeof worker.postMessage !== "function" || typeof worker.addEventListener !== "function") {
+      throw new Error("Invalid worker: must have postMessage and addEventListener methods");
+    }
+    this._requireRunning("mountWorker");
+    const { workspace, clientId, userInfo, token } = this._mountIdentity(config);
+    return await this._mountPort({
+      kind: "worker",
+      target: worker,
+      workspace,
+      clientId,
+      token,
+      userInfo,
+      config: config.config || {},
+      methodTimeout: config.method_timeout,
+      passive: !!config.passive,
+      timeout: config.timeout || MOUNT_TIMEOUT_MS,
+      requireService: true,
+    });
+  }
+
+  /** Same as `mountWorker` for an `<iframe>` or its `contentWindow` (browser only). */
+  async mountIframe(iframe, config) {
+    requireBrowser("Iframe mounting");
+    config = config || {};
+    let element = null;
+    let target;
+    if (iframe && iframe.tagName === "IFRAME") {
+      element = iframe;
+      target = iframe.contentWindow;
+    } else if (iframe && typeof iframe.postMessage === "function" && iframe.parent) {
+      target = iframe;
+    }
+    if (!target) throw new Error("Invalid iframe: must be an iframe element or iframe.contentWindow");
+    this._requireRunning("mountIframe");
+    const { workspace, clientId, userInfo, token } = this._mountIdentity(config);
+    let origin = "*";
+    if (element && element.src && !element.hasAttribute("srcdoc")) {
+      try {
+        const url = new URL(element.src, document.baseURI);
+        if (url.protocol === "http:" || url.protocol === "https:") origin = url.origin;
+      } catch (e) {
+        origin = "*";
+      }
+    }
+    return await this._mountPort({
+      kind: "iframe",
+      target,
+      element,
+      origin,
+      workspace,
+      clientId,
+      token,
+      userInfo,
+      config: config.config || {},
+      methodTimeout: config.method_timeout,
+      passive: !!config.passive,
+      timeout: config.timeout || MOUNT_TIMEOUT_MS,
+      requireService: false,
+    });
+  }
+
+  _mountIdentity(config) {
+    const workspace = config.workspace || "default";
+    const clientId = config.client_id || "client-" + randId();
+    const given = config.user_info && typeof config.user_info === "object" ? config.user_info : null;
+    const userInfo = given || { id: clientId, is_anonymous: true, email: null, roles: [], scopes: [] };
+    const token = this.server.issueToken({
+      sub: (given && given.id) || clientId,
+      workspace,
+      client_id: clientId,
+      email: given && typeof given.email === "string" ? given.email : undefined,
+      expires_in: 3600,
+    });
+    return { workspace, clientId, userInfo, token };
+  }
+
+  /** Bind a port and run the setupLocalClient handshake. Registration happens synchronously. */
+  _mountPort(opts) {
+    this._requireRunning("mount");
+    const { kind, target, workspace, clientId } = opts;
+    const key = `${workspace}/${clientId}`;
+    const existing = this.connections[key];
+    if (existing && existing.conn !== null && existing.conn !== undefined) {
+      return Promise.reject(new Error(`client already exists and is connected: ${key}`));
+    }
+    const previous = this._bindings.get(target);
+    if (previous) {
+      previous.dispose(true);
+      if (this.connections[previous.key] && this.connections[previous.key].source === target) {
+        delete this.connections[previous.key];
+      }
+    }
+    const binding = new PortBinding(this, { kind, target, workspace, clientId, origin: opts.origin });
+    this._bindings.set(target, binding);
+    if (kind === "worker") {
+      const listener = (event) => binding.handle(event.data);
+      target.addEventListener("message", listener);
+      binding._detachListener = () => target.removeEventListener("message", listener);
+    }
+    const connection = {
+      id: key,
+      workspace,
+      client_id: clientId,
+      source: target,
+      user: opts.userInfo,
+      conn: null,
+      postMessage: (message) => binding.post(message),
+    };
+    this.connections[key] = connection;
+    const waiter = opts.passive ? null : this._waitForService(workspace, `${key}:default`, opts.timeout);
+    const init = {
+      type: "initializeHyphaClient",
+      server_url: this._childServerUrl(),
+      workspace,
+      client_id: clientId,
+      token: opts.token,
+      user_info: opts.userInfo,
+      config: opts.config && typeof opts.config === "object" ? opts.config : {},
+    };
+    if (opts.methodTimeout) init.method_timeout = opts.methodTimeout;
+
+    const fail = (error) => {
+      if (waiter) waiter.cancel(error);
+      binding.dispose(true);
+      if (this._bindings.get(target) === binding) this._bindings.delete(target);
+      if (this.connections[key] === connection) delete this.connections[key];
+      throw error;
+    };
+    return (async () => {
+      try {
+        if (kind === "worker") {
+          await withTimeout(
+            binding.whenReady(),
+            opts.timeout,
+            `Worker did not send hyphaClientReady within ${opts.timeout}ms`,
+          );
+          binding.post(init);
+        } else {
+          await this._initIframe(binding, opts.element, init, opts.timeout);
+        }
+      } catch (error) {
+        return fail(error);
+      }
+      if (!waiter) return { workspace, client_id: clientId, connection, service: null };
+      let service = null;
+      try {
+        service = await waiter.promise;
+      } catch (error) {
+        if (opts.requireService) {
+          return fail(new Error(`${kind === "worker" ? "Worker" : "Iframe"} RPC client did not become ready: ${error.message}`));
+        }
+        console.warn(`hypha-core: ${key} did not register its default service: ${error.message}`);
+      }
+      return { workspace, client_id: clientId, connection, service };
+    })();
+  }
+
+  /**
+   * Post `initializeHyphaClient` when the iframe says hyphaClientReady or has loaded, whichever
+   * comes first; post it again if the page (re)installs its listener after that.
+   */
+  async _initIframe(binding, element, init, timeout) {
+    let sent = false;
+    let everConnected = false;
+    const send = () => {
+      sent = true;
+      binding.post(init);
+    };
+    binding.onReady = () => {
+      if (!sent) return send();
+      if (everConnected || binding.connectCount > 0) {
+        // A reloaded page asks again: it gets a fresh start.
+        everConnected = true;
+        return send();
+      }
+      // Our first message may have reached the page before its listener: resend unless the
+      // page answers the first one right away.
+      const seen = binding.connectCount;
+      setTimeout(() => {
+        if (!binding.closed && binding.connectCount === seen) send();
+      }, 250);
+    };
+    if (this._earlyReady.has(binding.target)) {
+      this._earlyReady.delete(binding.target);
+      send();
+      return;
+    }
+    if (!element || iframeLoaded(element)) {
+      send();
+      return;
+    }
+    await new Promise((resolve) => {
+      let timer = null;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        element.removeEventListener("load", done);
+        resolve();
+      };
+      binding.whenReady(false).then(done);
+      element.addEventListener("load", done);
+      timer = setTimeout(done, timeout);
+    });
+    if (!sent && !binding.closed) send();
+  }
+
+  _childServerUrl() {
+    // hypha-rpc's setupLocalClient only accepts this prefix; the URL is a label (the port
+    // carries the traffic), so children get it even when this.url is something else.
+    return this.url.startsWith(LOCAL_SERVER_PREFIX) ? this.url : `${LOCAL_SERVER_PREFIX}${this.port}`;
+  }
+
+  _onWindowMessage(event) {
+    const source = event.source;
+    if (!source) return;
+    const binding = this._bindings.get(source);
+    if (!binding) {
+      if (event.data && event.data.type === "hyphaClientReady") this._earlyReady.add(source);
+      return;
+    }
+    if (binding.kind !== "iframe") return;
+    if (binding.origin !== "*" && event.origin !== binding.origin) return;
+    binding.handle(event.data);
+  }
+
+  /** Resolves with the service `id` (in `workspace`) once it is registered. */
+  _waitForService(workspace, id, timeout) {
+    let settle;
+    const waiter = {
+      promise: new Promise((resolve, reject) => {
+        settle = { resolve, reject };
+      }),
+      cancel: (error) => {
+        cleanup();
+        settle.reject(error || new Error("cancelled"));
+      },
+    };
+    waiter.promise.catch(() => {});
+    const handler = (info) => {
+      if (!info || typeof info.id !== "string" || info.id.split("@")[0] !== id) return;
+      cleanup();
+      this._getServiceIn(workspace, id).then(
+        (service) => {
+          this._fire("client_ready", service);
+          settle.resolve(service);
+        },
+        (error) => settle.reject(error),
+      );
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      settle.reject(new Error(`Timeout after ${timeout / 1000} s waiting for ${id}`));
+    }, timeout);
+    const cleanup = () => {
+      clearTimeout(timer);
+      this.off("service_added", handler);
+      this._waiters.delete(waiter);
+    };
+    this.on("service_added", handler);
+    this._waiters.add(waiter);
+    return waiter;
+  }
+
+  // ================================================================ connections
+
+  /**
+   * Close client `workspace/clientId`'s connection from the server side, after sending it
+   * `{type: "error", message: reason}`. hypha-rpc clients may reconnect afterwards.
+   */
+  async forceDisconnect(workspace, clientId, code, reason) {
+    const key = `${workspace}/${clientId}`;
+    const entry = this.connections[key];
+    const conn = entry ? entry.conn : null;
+    const transport = conn !== null && conn !== undefined ? this._transports.get(conn) : null;
+    if (!transport) throw new Error(`Client not connected: ${key}`);
+    reason = reason || "disconnected by the server";
+    transport._deliver(JSON.stringify({ type: "error", message: reason }));
+    transport._serverClose(code || 1000, reason);
+    if (transport instanceof PortBinding) transport.conn = null;
+    this._detach(conn);
+  }
+
+  /** `{ "ws/cid": connection }` of clients connected through in-tab sockets. */
+  getWebsockets() {
+    const out = {};
+    for (const [key, entry] of Object.entries(this.connections)) {
+      const transport = entry.conn !== null && entry.conn !== undefined ? this._transports.get(entry.conn) : null;
+      if (transport && !(transport instanceof PortBinding)) out[key] = transport;
+    }
+    return out;
+  }
+
+  /** Claims of a token signed by this server, or throws an Error with `code` INVALID_TOKEN. */
+  verifyToken(token) {
+    this._requireRunning("verifyToken");
+    return this.server.verifyToken(token);
+  }
+
+  // ================================================================ hub (transports ↔ server)
+
+  _acceptsSockets() {
+    return this._state !== "idle" && this.server !== null;
+  }
+
+  /** A transport sent its hello: open a server connection for it. */
+  _attach(transport, hello) {
+    if (!this.server) {
+      transport._serverClose(1001, "server closed");
+      return null;
+    }
+    this._binding = transport;
+    let conn;
+    try {
+      conn = this.server.connect(hello);
+    } finally {
+      this._binding = null;
+    }
+    this._transports.set(conn, transport);
+    return conn;
+  }
+
+  _send(conn, data) {
+    if (!this.server || !this._transports.has(conn)) return;
+    try {
+      this.server.message(conn, data);
+    } catch (e) {
+      console.error("hypha-core: frame refused:", e);
+    }
+  }
+
+  _detach(conn) {
+    if (conn === null || conn === undefined || !this._transports.delete(conn)) return;
+    if (this.server) this.server.disconnect(conn);
+  }
+
+  _transportOf(conn) {
+    let transport = this._transports.get(conn);
+    if (!transport && this._binding) {
+      transport = this._binding;
+      this._transports.set(conn, transport);
+    }
+    return transport;
+  }
+
+  _onTransmit(conn, data) {
+    const transport = this._transportOf(conn);
+    if (transport) transport._deliver(data);
+  }
+
+  _onEvent(event) {
+    switch (event.type) {
+      case "close": {
+        const transport = this._transportOf(event.conn);
+        if (transport) transport._serverClose(event.code, event.reason);
+        queueMicrotask(() => this._detach(event.conn));
+        break;
+      }
+      case "client_connected": {
+        const entry = this.connections[event.id] || { id: event.id, workspace: event.workspace };
+        Object.assign(entry, { client_id: event.clientId, user_id: event.userId, conn: event.conn });
+        this.connections[event.id] = entry;
+        this._fireLater("client_connected", {
+          id: event.id,
+          workspace: event.workspace,
+          client_id: event.clientId,
+          user_id: event.userId,
+        });
+        break;
+      }
+      case "client_disconnected": {
+        const entry = this.connections[event.id];
+        if (entry) {
+          if (entry.source) entry.conn = null;
+          else delete this.connections[event.id];
+        }
+        this._fireLater("client_disconnected", {
+          id: event.id,
+          workspace: event.workspace,
+          client_id: event.clientId,
+        });
+        break;
+      }
+      case "service_added":
+      case "service_removed": {
+        const info = event.service;
+        if (info && typeof info.id === "string" && info.id.endsWith(":built-in")) break;
+        this._fireLater(event.type, info);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Events reach user handlers outside any server call. */
+  _fireLater(type, data) {
+    queueMicrotask(() => this._fire(type, data));
+  }
+
+  // ================================================================ host methods
+
+  async _dispatchHost(...args) {
+    const ctx = args.pop();
+    if (!ctx || ctx.from !== `*/${this.workspaceManagerId}`) {
+      throw new Error("permission denied: hypha-core host methods are served to the workspace manager only");
+    }
+    const [method, callArgs, kwargs, callerContext] = args;
+    if (typeof method !== "string" || !callerContext || typeof callerContext.ws !== "string") {
+      throw new Error("invalid host call");
+    }
+    if (!this._host) throw new Error("hypha-core server closed");
+    return await this._host.run(method, callArgs, kwargs, callerContext);
+  }
+
+  /**
+   * Token and user info for a window or worker the caller opens in `workspace`: the caller's
+   * identity, at most read-write there; root's apps get their own identity, never root's.
+   */
+  _childIdentity(context, workspace, clientId) {
+    const user = (context && context.user) || {};
+    const roles = Array.isArray(user.roles) ? user.roles.filter((r) => typeof r === "string") : [];
+    const isRoot = user.id === "root" && roles.includes("admin");
+    let permission;
+    if (isRoot) {
+      permission = "rw";
+    } else {
+      const held = user.scope && user.scope.workspaces ? user.scope.workspaces[workspace] : undefined;
+      permission = held === "a" || held === "rw" ? "rw" : "r";
+    }
+    const sub = isRoot || typeof user.id !== "string" ? clientId : user.id;
+    const email = !isRoot && typeof user.email === "string" ? user.email : undefined;
+    const childRoles = isRoot ? [] : roles;
+    const token = this.server.issueToken({
+      sub,
+      workspace,
+      client_id: clientId,
+      email,
+      roles: childRoles,
+      scope: `ws:${workspace}#${permission}`,
+      expires_in: 3600,
+    });
+    const userInfo = {
+      id: sub,
+      is_anonymous: childRoles.includes("anonymous"),
+      email: email || null,
+      roles: childRoles,
+      scopes: [`ws:${workspace}#${permission}`],
+    };
+    return { token, userInfo };
+  }
+
+  /** The identity root's own calls run with. */
+  _rootContext() {
+    const info = (this._root && this._root.config) || {};
+    const user = Object.assign({ id: "root", roles: ["admin"], is_anonymous: false }, info.user || {});
+    return { ws: "default", from: "default/root", to: `*/${this.workspaceManagerId}`, user };
+  }
+
+  // ================================================================ clients
+
+  async _connectInternal(options) {
+    const client = await connectToServer({
+      server_url: this.url,
+      WebSocketClass: this.WebSocketClass,
+      method_timeout: 60,
+      logger: QUIET_LOGGER,
+      ...options,
+    });
+    this._clients.add(client);
+    return client;
+  }
+
+  /** A client of root in `workspace`, to reach its protected services (root administers all). */
+  _clientFor(workspace) {
+    if (workspace === "default") {
+      if (!this._root) return Promise.reject(new Error("hypha-core server is not running"));
+      return Promise.resolve(this._root);
+    }
+    if (!this._helpers.has(workspace)) {
+      const token = this.server.issueToken({ sub: "root", roles: ["admin"], workspace, client_id: "root" });
+      const pending = this._connectInternal({ client_id: "root", workspace, token });
+      pending.catch(() => this._helpers.delete(workspace));
+      this._helpers.set(workspace, pending);
+    }
+    return this._helpers.get(workspace);
+  }
+
+  async _getServiceIn(workspace, id) {
+    const client = await this._clientFor(workspace);
+    return await client.getService(id);
+  }
+
+  _wrapClient(client, config) {
+    const api = {};
+    for (const key of Object.keys(client)) api[toCamelCase(key)] = client[key];
+    const info = client.config || {};
+    api.config = {
+      public_base_url: info.public_base_url || this.url,
+      workspace: info.workspace || config.workspace,
+      client_id: info.client_id || config.client_id,
+      local_base_url: info.local_base_url || this.url,
+      server_url: this.url,
+      manager_id: info.manager_id || this.workspaceManagerId,
+      user: info.user,
+      hypha_version: info.hypha_version,
+      reconnection_token: info.reconnection_token,
+      reconnection_token_life_time: info.reconnection_token_life_time,
+    };
+    if (typeof client.disconnect === "function") {
+      api.disconnect = async (...args) => {
+        this._clients.delete(client);
+        return await client.disconnect(...args);
+      };
+    }
+    return api;
+  }
+
+  _buildRootApi(root) {
+    const api = this._wrapClient(root, { workspace: "default", client_id: "root" });
+    delete api.disconnect; // the root client lives as long as the server: use close()
+    const host = () => {
+      if (!this._host) throw new Error("hypha-core server is not running");
+      return this._host;
+    };
+    const ctx = () => this._rootContext();
+    Object.assign(api, {
+      id: "root",
+      close: () => this.close(),
+      emit: async (type, data) => this._fire(type, data),
+      on: (event, handler) => this.on(event, handler),
+      off: (event, handler) => this.off(event, handler),
+      once: (event, handler) => this.once(event, handler),
+      echo: (msg) => msg,
+      log: (...args) => console.log(...args),
+      info: (...args) => console.info(...args),
+      warning: (...args) => console.warn(...args),
+      error: (...args) => console.error(...args),
+      critical: (...args) => console.error(...args),
+      showMessage: (msg) => console.log(msg),
+      showProgress: (progress) => console.debug("progress:", progress),
+      alert: (msg) => host().alert(msg),
+      confirm: (msg) => host().confirm(msg),
+      prompt: (msg, defaultValue) => host().prompt(msg, defaultValue),
+      registerService: root.registerService,
+      unregisterService: root.unregisterService,
+      // Root administers every workspace: queries naming another workspace go through root's
+      // client there, so protected services of that workspace are reachable too.
+      listServices: async (query, ...rest) => {
+        const client = await this._clientFor(workspaceOf(query, true));
+        return await client.listServices(query, ...rest);
+      },
+      getService: async (query, ...rest) => {
+        const client = await this._clientFor(workspaceOf(query, false));
+        return await client.getService(query, ...rest);
+      },
+      generateToken: root.generateToken,
+      loadApp: async (config) => await host().loadApp(typeof config === "string" ? { src: config } : config, ctx()),
+      createWindow: async (config) => await host().createWindow(config, ctx()),
+      getWindow: async (query) => host().getWindow(query, ctx()),
+      getApp: async (query) => await host().getApp(query, ctx()),
+    });
+    api.loadPlugin = api.loadApp;
+    api.getPlugin = api.getApp;
+    return api;
+  }
+
+  _requireRunning(what) {
+    if (this._state === "idle" || !this.server) {
+      throw new Error(`hypha-core server is not running (call start() before ${what})`);
+    }
+  }
+
+  _checkGeneration(generation) {
+    if (generation !== this._generation) throw new Error("hypha-core server was closed while starting");
+  }
+}

@@ -1,0 +1,148 @@
+// The postMessage bridge for iframes and web workers (protocol.md §6): the parent side of
+// hypha-rpc's setupLocalClient / LocalWebSocket. A port is bound to one Worker object or one
+// iframe's contentWindow and to one `workspace/client_id`; messages that name another client
+// are dropped, and the child's hello must ask for exactly that address.
+
+import { toArrayBuffer } from "./socket.js";
+
+export class PortBinding {
+  /**
+   * @param hub the HyphaCore (`_attach`, `_send`, `_detach`, `_fire`, `connections`)
+   * @param opts `{kind: "worker"|"iframe", target, workspace, clientId, origin?}`
+   */
+  constructor(hub, { kind, target, workspace, clientId, origin }) {
+    this.hub = hub;
+    this.kind = kind;
+    this.target = target;
+    this.workspace = workspace;
+    this.clientId = clientId;
+    this.key = `${workspace}/${clientId}`;
+    this.origin = origin || "*";
+    this.conn = null; // server connection id once the hello went through
+    this.open = false; // the child's LocalWebSocket is connected
+    this.readyCount = 0; // hyphaClientReady messages seen
+    this.connectCount = 0; // connect messages seen
+    this.closed = false;
+    this._readyWaiters = [];
+    this._detachListener = null;
+    this.onReady = null; // set by the iframe handshake
+  }
+
+  /** Post a message to the child; ArrayBuffers in `data` are transferred. */
+  post(message) {
+    if (this.closed && message.type !== "closed") return;
+    const transfer = message.data instanceof ArrayBuffer ? [message.data] : [];
+    try {
+      if (this.kind === "worker") this.target.postMessage(message, transfer);
+      else this.target.postMessage(message, this.origin, transfer);
+    } catch (e) {
+      console.error(`hypha-core: cannot post to ${this.key}:`, e);
+    }
+  }
+
+  /** Resolves on the next hyphaClientReady (or at once if one came already and `past`). */
+  whenReady(past = true) {
+    if (past && this.readyCount > 0) return Promise.resolve();
+    return new Promise((resolve) => this._readyWaiters.push(resolve));
+  }
+
+  // ---- transport interface used by the hub ----
+
+  _deliver(data) {
+    const payload = typeof data === "string" ? data : toArrayBuffer(data);
+    this.post({ type: "message", data: payload, to: this.clientId });
+  }
+
+  _serverClose() {
+    this.conn = null;
+    this.open = false;
+    this.post({ type: "closed", to: this.clientId });
+  }
+
+  // ---- messages from the child ----
+
+  handle(data) {
+    if (this.closed || !data || typeof data !== "object") return;
+    const type = data.type;
+    if (type === "hyphaClientReady") {
+      this.readyCount += 1;
+      const waiters = this._readyWaiters.splice(0);
+      for (const w of waiters) w();
+      if (typeof this.onReady === "function") this.onReady();
+      this.hub._fire("connection_ready", this.hub.connections[this.key]);
+      return;
+    }
+    if (type !== "connect" && type !== "message" && type !== "close") return;
+    // LocalWebSocket names itself in every message; it must be the client bound to this port.
+    if (data.from !== this.clientId || data.workspace !== this.workspace) {
+      console.warn(
+        `hypha-core: dropped a ${type} message from the port of ${this.key} naming ${data.workspace}/${data.from}`,
+      );
+      return;
+    }
+    if (type === "connect") {
+      this.connectCount += 1;
+      this._dropConnection();
+      this.open = true;
+      this.post({ type: "connected", to: this.clientId });
+    } else if (type === "message") {
+      if (!this.open) return;
+      if (this.conn === null) this._hello(data.data);
+      else this.hub._send(this.conn, data.data);
+    } else {
+      this._dropConnection();
+      this.open = false;
+      this.post({ type: "closed", to: this.clientId });
+    }
+  }
+
+  _hello(text) {
+    let hello = null;
+    if (typeof text === "string") {
+      try {
+        hello = JSON.parse(text);
+      } catch (e) {
+        hello = null;
+      }
+    }
+    const sameClient =
+      hello &&
+      typeof hello === "object" &&
+      hello.client_id === this.clientId &&
+      (hello.workspace === undefined || hello.workspace === null || hello.workspace === this.workspace);
+    if (!sameClient) {
+      console.warn(`hypha-core: refused a hello on the port of ${this.key} that asks for another client`);
+      this.post({
+        type: "message",
+        data: JSON.stringify({
+          type: "error",
+          message: `this port may only connect as ${this.key}`,
+        }),
+        to: this.clientId,
+      });
+      this._serverClose();
+      return;
+    }
+    this.conn = this.hub._attach(this, text);
+  }
+
+  _dropConnection() {
+    if (this.conn !== null) {
+      const conn = this.conn;
+      this.conn = null;
+      this.hub._detach(conn);
+    }
+  }
+
+  /** Unbind: close the server side, tell the child, stop listening. */
+  dispose(notify = true) {
+    if (this.closed) return;
+    const wasOpen = this.open || this.conn !== null;
+    this._dropConnection();
+    this.open = false;
+    if (notify && wasOpen) this.post({ type: "closed", to: this.clientId });
+    this.closed = true;
+    if (this._detachListener) this._detachListener();
+    this._detachListener = null;
+  }
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// Bundles the JavaScript facade (js/src), hypha-rpc and the wasm-bindgen glue (pkg/) into
+// dist/hypha-core.mjs, copies the .wasm next to it (found at run time via import.meta.url) and
+// the type declarations, then prints the size of everything in dist/.
+//
+// Usage: node scripts/build-js.mjs [--dev] [--no-encryption] [--analyze]
+//        (run scripts/build-wasm.sh first)
+
+import { build } from "esbuild";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dev = process.argv.includes("--dev");
+// --no-encryption leaves tweetnacl out (hypha-rpc's optional end-to-end encryption; ~11 KB gzip).
+const noEncryption = process.argv.includes("--no-encryption");
+const dist = join(root, "dist");
+const wasm = join(root, "pkg", "hypha_core_bg.wasm");
+
+if (!existsSync(wasm) || !existsSync(join(root, "pkg", "hypha_core.js"))) {
+  console.error("pkg/ is missing: run scripts/build-wasm.sh first");
+  process.exit(1);
+}
+
+// hypha-rpc's package entry re-exports its webpack bundle; its ES sources tree-shake and
+// minify better, so bundle those.
+const hyphaRpcSource = join(root, "node_modules", "hypha-rpc", "src", "websocket-client.js");
+const hyphaRpcFromSource = {
+  name: "hypha-rpc-from-source",
+  setup(b) {
+    if (!existsSync(hyphaRpcSource)) return;
+    b.onResolve({ filter: /^hypha-rpc$/ }, () => ({ path: hyphaRpcSource }));
+  },
+};
+
+// tweetnacl (hypha-rpc's optional end-to-end encryption) falls back to Node's `crypto` module
+// where there is no `self.crypto`; give it Web Crypto instead of a Node built-in.
+const nodeCryptoShim = {
+  name: "node-crypto-shim",
+  setup(b) {
+    b.onResolve({ filter: /^crypto$/ }, () => ({ path: "crypto", namespace: "crypto-shim" }));
+    b.onLoad({ filter: /.*/, namespace: "crypto-shim" }, () => ({
+      contents:
+        "module.exports = { randomBytes(n) { const b = new Uint8Array(n); " +
+        "globalThis.crypto.getRandomValues(b); return b; } };",
+      loader: "js",
+    }));
+  },
+};
+
+const withoutTweetnacl = {
+  name: "without-tweetnacl",
+  setup(b) {
+    b.onResolve({ filter: /^tweetnacl$/ }, () => ({ path: "tweetnacl", namespace: "no-tweetnacl" }));
+    b.onLoad({ filter: /.*/, namespace: "no-tweetnacl" }, () => ({
+      contents: 'throw new Error("this build of hypha-core has no end-to-end encryption (built with --no-encryption)");',
+      loader: "js",
+    }));
+  },
+};
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
+
+const result = await build({
+  entryPoints: [join(root, "js", "src", "index.js")],
+  outfile: join(dist, "hypha-core.mjs"),
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  conditions: ["import", "default"],
+  target: ["es2020"],
+  minify: !dev,
+  sourcemap: dev ? "inline" : false,
+  legalComments: "none",
+  metafile: true,
+  logLevel: "warning",
+  plugins: [hyphaRpcFromSource, noEncryption ? withoutTweetnacl : nodeCryptoShim],
+  banner: { js: "// hypha-core (Rust/WebAssembly edition): https://github.com/ - MIT" },
+});
+
+copyFileSync(wasm, join(dist, "hypha_core_bg.wasm"));
+copyFileSync(join(root, "js", "index.d.ts"), join(dist, "index.d.ts"));
+
+// The bundle must still locate its .wasm relative to itself.
+const bundled = readFileSync(join(dist, "hypha-core.mjs"), "utf8");
+if (!bundled.includes("import.meta.url")) {
+  console.error("dist/hypha-core.mjs lost import.meta.url: the wasm would not be found");
+  process.exit(1);
+}
+
+const kb = (n) => (n / 1024).toFixed(1).padStart(7) + " KB";
+let rawRuntime = 0;
+let gzRuntime = 0;
+console.log("dist/                      raw        gzip");
+for (const name of readdirSync(dist).sort()) {
+  const path = join(dist, name);
+  if (!statSync(path).isFile()) continue;
+  const data = readFileSync(path);
+  const gz = gzipSync(data, { level: 9 }).length;
+  if (!name.endsWith(".d.ts")) {
+    rawRuntime += data.length;
+    gzRuntime += gz;
+  }
+  console.log(`  ${name.padEnd(22)} ${kb(data.length)} ${kb(gz)}`);
+}
+console.log(`  ${"runtime (js + wasm)".padEnd(22)} ${kb(rawRuntime)} ${kb(gzRuntime)}`);
+if (process.argv.includes("--analyze")) {
+  const { analyzeMetafile } = await import("esbuild");
+  console.log(await analyzeMetafile(result.metafile));
+}
