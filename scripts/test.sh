@@ -5,8 +5,9 @@
 #   3. build    cargo build -p hypha-core-server (debug)
 #   4. wasm     the wasm bridge in headless Chromium (wasm-pack test, tests/web.rs)
 #   5. js       build dist/ (wasm + JS facade) and test the HyphaCore facade (node --test js/test)
-#   6. node     end-to-end tests with the npm hypha-rpc client (node --test)
-#   7. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
+#   6. browser  the demo and HyphaCore in Chromium via playwright-core (node --test tests/e2e/browser/)
+#   7. node     end-to-end tests with the npm hypha-rpc client (node --test)
+#   8. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
 #
 # Usage: scripts/test.sh [STAGE...]   (default: all stages; e.g. `scripts/test.sh build node`)
 set -Eeuo pipefail
@@ -17,7 +18,7 @@ cd "$REPO_ROOT"
 # shellcheck source=scripts/lib/deps.sh
 source "$REPO_ROOT/scripts/lib/deps.sh"
 
-ALL_STAGES=(lint unit build wasm js node python)
+ALL_STAGES=(lint unit build wasm js browser node python)
 if [ "$#" -gt 0 ]; then
   STAGES=("$@")
   for s in "${STAGES[@]}"; do
@@ -78,9 +79,9 @@ trap on_err ERR
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 if want lint; then
-  banner lint "1/7 dependencies, cargo fmt --check, cargo clippy"
+  banner lint "1/8 dependencies, cargo fmt --check, cargo clippy"
   ensure_rust_components rustfmt clippy
-  if want node; then ensure_node_modules; fi
+  if want node || want js || want browser; then ensure_node_modules; fi
   if want python; then ensure_python_venv; fi
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets -- -D warnings
@@ -96,13 +97,13 @@ else
 fi
 
 if want unit; then
-  banner unit "2/7 cargo test --workspace"
+  banner unit "2/8 cargo test --workspace"
   cargo test --workspace
   done_stage
 fi
 
 if want build || want node || want python; then
-  banner build "3/7 cargo build -p hypha-core-server"
+  banner build "3/8 cargo build -p hypha-core-server"
   cargo build -p hypha-core-server
   HYPHA_CORE_SERVER_BIN="$REPO_ROOT/target/debug/hypha-core-server"
   [ -x "$HYPHA_CORE_SERVER_BIN" ] || { echo "missing $HYPHA_CORE_SERVER_BIN" >&2; false; }
@@ -112,7 +113,7 @@ if want build || want node || want python; then
 fi
 
 if want wasm; then
-  banner wasm "4/7 wasm-pack test --headless --chrome (tests/web.rs)"
+  banner wasm "4/8 wasm-pack test --headless --chrome (tests/web.rs)"
   ensure_wasm_target
   ensure_wasm_pack
   ensure_wasm_bindgen_cli
@@ -122,7 +123,7 @@ if want wasm; then
 fi
 
 if want js; then
-  banner js "5/7 build dist/ and node --test js/test/"
+  banner js "5/8 build dist/ and node --test js/test/"
   ensure_node_modules
   ensure_chromium
   bash scripts/build-wasm.sh
@@ -131,8 +132,19 @@ if want js; then
   done_stage
 fi
 
+if want browser; then
+  banner browser "6/8 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
+  ensure_playwright_core
+  if ! want js; then
+    bash scripts/build-wasm.sh
+    node scripts/build-js.mjs
+  fi
+  node --test --test-reporter=tap tests/e2e/browser/
+  done_stage
+fi
+
 if want node; then
-  banner node "6/7 node --test tests/e2e/node/"
+  banner node "7/8 node --test tests/e2e/node/"
   ws_flag="$(node_websocket_flags)"
   # TAP reporter: ends with the '# pass N' / '# fail N' summary lines.
   NODE_OPTIONS="${NODE_OPTIONS:-} ${ws_flag}" \
@@ -141,7 +153,7 @@ if want node; then
 fi
 
 if want python; then
-  banner python "7/7 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
+  banner python "8/8 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
   # Last stage: pytest's own summary line is the last line of the output.
   # Its exit code is ours, so exit 5 (no tests collected) fails the run too.
   trap - ERR

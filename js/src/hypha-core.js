@@ -448,11 +448,25 @@ export class HyphaCore extends EventBus {
     return (async () => {
       try {
         if (kind === "worker") {
-          await withTimeout(
-            binding.whenReady(),
-            opts.timeout,
-            `Worker did not send hyphaClientReady within ${opts.timeout}ms`,
-          );
+          // A worker whose script is missing or throws never says hyphaClientReady: its `error`
+          // event is the only sign, so fail with it instead of waiting for the timeout.
+          let onError = null;
+          const crashed = new Promise((_, reject) => {
+            onError = (event) => {
+              const detail = event && event.message ? event.message : "the script failed to load or threw";
+              reject(new Error(`Worker failed to start: ${detail}`));
+            };
+            target.addEventListener("error", onError);
+          });
+          try {
+            await withTimeout(
+              Promise.race([binding.whenReady(), crashed]),
+              opts.timeout,
+              `Worker did not send hyphaClientReady within ${opts.timeout}ms`,
+            );
+          } finally {
+            target.removeEventListener("error", onError);
+          }
           binding.post(init);
         } else {
           await this._initIframe(binding, opts.element, init, opts.timeout);
