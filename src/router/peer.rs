@@ -6,7 +6,7 @@ use rmpv::Value;
 use super::calls::{Requester, MAX_ASKS_PER_REQUESTER};
 use super::{Frame, Router};
 use crate::manager::{self, Args, Caller, Env, ManagerError, Outcome};
-use crate::registry::ConnId;
+use crate::registry::{ClientAddr, ConnId};
 use crate::time::Timestamp;
 use crate::wire::Envelope;
 
@@ -139,25 +139,13 @@ impl Router {
                 let ask = self
                     .asks
                     .open(target_conn, requester.clone(), then, deadline);
-                let main = vec![
-                    ("type".to_owned(), "method".into()),
-                    ("from".to_owned(), self.manager_addr.as_str().into()),
-                    ("to".to_owned(), target.to_string().into()),
-                    ("method".to_owned(), method.into()),
-                    ("session".to_owned(), ask.into()),
-                    // The target's own workspace, so it serves its protected services to us.
-                    ("ws".to_owned(), target.workspace.as_str().into()),
-                    ("user".to_owned(), self.manager_user.clone()),
-                ];
                 let payload = Value::Map(vec![
                     ("args".into(), Value::Array(args)),
                     ("promise".into(), "*".into()),
                     ("t".into(), ASK_HEARTBEAT_SECS.into()),
                 ]);
-                self.send(
-                    target_conn,
-                    Frame::Binary(Envelope::new(main, Some(&payload)).encode()),
-                );
+                // Stamped with the target's own workspace, so it serves its protected services.
+                self.send_from_manager(target_conn, &target, method, Some(ask), payload);
             }
             Outcome::Reenter(bytes) => {
                 self.answer(requester, Ok(Value::Nil));
@@ -183,19 +171,9 @@ impl Router {
         let Some(session) = &requester.session else {
             return;
         };
-        let main = vec![
-            ("type".to_owned(), "method".into()),
-            ("from".to_owned(), self.manager_addr.as_str().into()),
-            ("to".to_owned(), requester.addr.to_string().into()),
-            ("method".to_owned(), format!("{session}.heartbeat").into()),
-            ("ws".to_owned(), requester.addr.workspace.as_str().into()),
-            ("user".to_owned(), self.manager_user.clone()),
-        ];
         let payload = Value::Map(vec![("args".into(), Value::Array(Vec::new()))]);
-        self.send(
-            requester.conn,
-            Frame::Binary(Envelope::new(main, Some(&payload)).encode()),
-        );
+        let method = format!("{session}.heartbeat");
+        self.send_from_manager(requester.conn, &requester.addr, method, None, payload);
     }
 
     /// Resolve or reject the requester's promise, if it asked for an answer.
@@ -214,17 +192,34 @@ impl Router {
                 ]),
             ),
         };
-        let main = vec![
+        let payload = Value::Map(vec![("args".into(), Value::Array(vec![arg]))]);
+        let method = format!("{session}.{suffix}");
+        self.send_from_manager(requester.conn, &requester.addr, method, None, payload);
+    }
+
+    /// Send a `method` frame from the manager to `to` (on `conn`), stamped with the recipient's
+    /// own workspace and the manager's user.
+    fn send_from_manager(
+        &mut self,
+        conn: ConnId,
+        to: &ClientAddr,
+        method: String,
+        session: Option<String>,
+        payload: Value,
+    ) {
+        let mut main = vec![
             ("type".to_owned(), "method".into()),
             ("from".to_owned(), self.manager_addr.as_str().into()),
-            ("to".to_owned(), requester.addr.to_string().into()),
-            ("method".to_owned(), format!("{session}.{suffix}").into()),
-            ("ws".to_owned(), requester.addr.workspace.as_str().into()),
-            ("user".to_owned(), self.manager_user.clone()),
+            ("to".to_owned(), to.to_string().into()),
+            ("method".to_owned(), method.into()),
         ];
-        let payload = Value::Map(vec![("args".into(), Value::Array(vec![arg]))]);
+        if let Some(session) = session {
+            main.push(("session".to_owned(), session.into()));
+        }
+        main.push(("ws".to_owned(), to.workspace.as_str().into()));
+        main.push(("user".to_owned(), self.manager_user.clone()));
         self.send(
-            requester.conn,
+            conn,
             Frame::Binary(Envelope::new(main, Some(&payload)).encode()),
         );
     }
