@@ -600,6 +600,33 @@ fn an_unlisted_service_is_gettable_by_id_but_never_listed() {
 // ------------------------------------------------------------------------------ tokens minted
 
 #[test]
+fn root_may_grant_any_role_but_the_holder_is_not_root() {
+    let mut h = Harness::new();
+    let root = h.root("host", "default");
+    let token = h
+        .call_manager(
+            &root,
+            "generate_token",
+            vec![mp(json!({"workspace": "lab", "roles": ["admin", "user"]}))],
+            None,
+        )
+        .expect("root grants roles it does not hold itself");
+    let holder = h.connect_ok(&hello(
+        Some("c1"),
+        Some("lab"),
+        Some(token.as_str().unwrap()),
+    ));
+    assert_eq!(holder.info["user"]["roles"], json!(["admin", "user"]));
+    // The admin role without `sub: root` opens nothing beyond the granted workspace.
+    let (code, _) = h.connect_err(&hello(
+        Some("c2"),
+        Some("default"),
+        Some(token.as_str().unwrap()),
+    ));
+    assert_eq!(code, close_code::POLICY_VIOLATION);
+}
+
+#[test]
 fn generate_token_cannot_escalate() {
     let mut h = Harness::new();
     let anon = h.anonymous("c1", None);

@@ -593,7 +593,12 @@ fn generate_token(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result
                 .iter()
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect();
-            if let Some(extra) = roles.iter().find(|r| !user.roles.contains(r)) {
+            // Root may grant any role: the holder is never root itself (its `sub` differs
+            // unless root names it `root` on purpose). Others grant only roles they hold.
+            if let Some(extra) = roles
+                .iter()
+                .find(|r| !user.is_root() && !user.roles.contains(r))
+            {
                 return Err(ManagerError::PermissionDenied(format!(
                     "user {user} cannot grant role {extra:?} it does not hold"
                 )));
