@@ -76,6 +76,15 @@ function iframeLoaded(element) {
   }
 }
 
+/** True for services of root's own plumbing: helper clients outside `default`, the host service. */
+function isRootPlumbing(svc) {
+  const id = String((svc && svc.id) || "");
+  const [provider, name] = id.split(":");
+  const [workspace, clientId] = (provider || "").split("/");
+  if (name && name.split("@")[0] === HOST_SERVICE) return true;
+  return clientId === "root" && workspace !== "default" && name && name.startsWith("built-in");
+}
+
 /**
  * The workspace a service query names, if it is a concrete one other than `public`
  * (else "default"): `ws/cid:svc`, `ws/cid`, `{workspace}` or `{id: "ws/..."}`; for
@@ -879,11 +888,20 @@ export class HyphaCore extends EventBus {
       // client there, so protected services of that workspace are reachable too.
       listServices: async (query, ...rest) => {
         const client = await this._clientFor(workspaceOf(query, true));
-        return await client.listServices(query, ...rest);
+        const services = await client.listServices(query, ...rest);
+        // Root's own plumbing (its helper clients in other workspaces, the host service) is not
+        // something the page registered: leave it out, as the reference root API does.
+        return (services || []).filter((svc) => !isRootPlumbing(svc));
       },
+      // Like the reference root API, an unknown service is `null`, not an error.
       getService: async (query, ...rest) => {
         const client = await this._clientFor(workspaceOf(query, false));
-        return await client.getService(query, ...rest);
+        try {
+          return await client.getService(query, ...rest);
+        } catch (error) {
+          if (/Service not found/.test(String(error && error.message))) return null;
+          throw error;
+        }
       },
       generateToken: root.generateToken,
       loadApp: async (config) => await host().loadApp(typeof config === "string" ? { src: config } : config, ctx()),

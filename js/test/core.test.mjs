@@ -92,6 +92,13 @@ describe("a running HyphaCore", () => {
     assert.ok(core.connections["default/root"], "root is not in connections");
   });
 
+  it("answers like the reference root API for unknown services and empty workspaces", T, async () => {
+    assert.equal(await api.getService("non-existent-service-12345"), null);
+    assert.deepEqual(await api.listServices({ workspace: "non-existent-workspace" }), []);
+    const ids = (await api.listServices()).map((s) => s.id);
+    assert.ok(!ids.some((id) => id.includes("hypha-core-host")), `plumbing listed: ${ids}`);
+  });
+
   it("refuses a second start() on the same url while running", T, async () => {
     await assert.rejects(core.start(), /Server already running at https:\/\/localhost:\d+/);
     const twin = new HyphaCore({ port: core.port });
