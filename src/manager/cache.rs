@@ -127,6 +127,11 @@ impl MessageCaches {
             .ok_or_else(|| missing(key))
     }
 
+    /// True when no upload is open.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.uploads.values().all(HashMap::is_empty)
+    }
+
     /// Drop everything a departed client left.
     pub(crate) fn forget(&mut self, owner: &ClientAddr) {
         self.uploads.remove(owner);

@@ -99,7 +99,8 @@ impl Router {
                 ManagerError::InvalidArgument("nested chunked messages are not allowed".into());
             return self.deliver(now, &requester, Outcome::Error(error));
         }
-        if self.cache_sweep.is_none() && method.contains("message_cache.create") {
+        // Open uploads are swept for abandonment, whichever call opened them.
+        if self.cache_sweep.is_none() && !self.caches.is_empty() {
             self.cache_sweep = Some(now + manager::cache_sweep_interval());
         }
         self.deliver_at_depth(now, &requester, outcome, depth);
