@@ -76,6 +76,17 @@ function iframeLoaded(element) {
   }
 }
 
+/** The `_mountPort` options common to workers and iframes, from a mount `config`. */
+function mountOptions(config, identity) {
+  return {
+    ...identity,
+    config: config.config || {},
+    methodTimeout: config.method_timeout,
+    passive: !!config.passive,
+    timeout: config.timeout || MOUNT_TIMEOUT_MS,
+  };
+}
+
 /** True for services of root's own plumbing: helper clients outside `default`, the host service. */
 function isRootPlumbing(svc) {
   const id = String((svc && svc.id) || "");
@@ -332,16 +343,9 @@ export class HyphaCore extends EventBus {
     this._requireRunning("mountWorker");
     const { workspace, clientId, userInfo, token } = this._mountIdentity(config);
     return await this._mountPort({
+      ...mountOptions(config, { workspace, clientId, token, userInfo }),
       kind: "worker",
       target: worker,
-      workspace,
-      clientId,
-      token,
-      userInfo,
-      config: config.config || {},
-      methodTimeout: config.method_timeout,
-      passive: !!config.passive,
-      timeout: config.timeout || MOUNT_TIMEOUT_MS,
       requireService: true,
     });
   }
@@ -371,18 +375,11 @@ export class HyphaCore extends EventBus {
       }
     }
     return await this._mountPort({
+      ...mountOptions(config, { workspace, clientId, token, userInfo }),
       kind: "iframe",
       target,
       element,
       origin,
-      workspace,
-      clientId,
-      token,
-      userInfo,
-      config: config.config || {},
-      methodTimeout: config.method_timeout,
-      passive: !!config.passive,
-      timeout: config.timeout || MOUNT_TIMEOUT_MS,
       requireService: false,
     });
   }
