@@ -37,7 +37,11 @@ export interface HyphaCoreConfig {
   host?: string;
   /** `ws(s)://…/ws` or `http(s)://…`; not with `port`. */
   url?: string;
-  /** Where app templates are loaded from (default: the page's directory). */
+  /**
+   * Where the app templates (`hypha-app-webworker.js`, `hypha-app-iframe.html`) are loaded from
+   * (default: the directory of hypha-core.mjs when it was loaded over http(s), where the build
+   * ships them; otherwise the page's directory).
+   */
   baseUrl?: string;
   base_url?: string;
   /** HS256 secret of every token (default: 32 random bytes, hex). */
@@ -131,6 +135,47 @@ export interface WindowConfig {
   [key: string]: unknown;
 }
 
+/**
+ * `loadApp` takes a web-worker script URL (`type: "web-worker"`), plugin source (`.imjoy.html`
+ * text, inline or a URL ending in `.imjoy.html`), an HTML string, or an app URL.
+ */
+export interface AppConfig extends WindowConfig {
+  /** For plugin source: the tag to use (default: the plugin's first tag). */
+  tag?: string;
+}
+
+/** A running app, as `listApps()` reports it. */
+export interface AppInfo {
+  /** Its `default` service id, `workspace/client_id:default`. */
+  id: string;
+  name: string;
+  type: "web-worker" | "window" | "iframe" | string;
+  workspace: string;
+  client_id: string;
+}
+
+/** A parsed plugin file (what the app templates receive as `config`). */
+export interface PluginConfig {
+  name: string;
+  type: string;
+  tags?: string[];
+  tag?: string;
+  scripts: Array<{ type: "script"; content: string; lang: string; attrs: Record<string, string> }>;
+  script?: string;
+  lang: string;
+  windows: Array<{ content: string; attrs: Record<string, string> }> | null;
+  styles: Array<{ content: string; attrs: Record<string, string> }> | null;
+  links: Array<Record<string, unknown>> | null;
+  attachments: Array<Record<string, unknown>> | null;
+  docs?: unknown;
+  requirements: unknown[];
+  _id: string;
+  id: string;
+  code: string;
+  runnable: boolean;
+  [key: string]: unknown;
+}
+
 export interface WindowInfo {
   id: string;
   name: string;
@@ -182,10 +227,19 @@ export interface HyphaAPI {
   showProgress(progress: number): Promise<void> | void;
   createWindow(config: WindowConfig): Promise<RemoteService | null>;
   getWindow(query: string | { id?: string; name?: string }): Promise<WindowInfo | null>;
-  loadApp(config: WindowConfig | string): Promise<RemoteService | null>;
-  loadPlugin(config: WindowConfig | string): Promise<RemoteService | null>;
+  /** Run an app; resolves with its `default` service after its `setup()` (and `run()` for windows). */
+  loadApp(config: AppConfig | string): Promise<RemoteService | null>;
+  loadPlugin(config: AppConfig | string): Promise<RemoteService | null>;
+  /** A running app by name, `{id}` or `{name}` (null if none); a URL string not running yet is loaded. */
   getApp(query: string | { id?: string; name?: string }): Promise<RemoteService | null>;
   getPlugin(query: string | { id?: string; name?: string }): Promise<RemoteService | null>;
+  /** The running apps the caller may see. */
+  listApps(): Promise<AppInfo[]>;
+  /**
+   * Stop an app: terminate its worker or remove its window. Its client disconnects, its
+   * services go, calls in flight to it fail. Resolves true if an app was stopped.
+   */
+  closeApp(query: string | { id?: string; name?: string }): Promise<boolean>;
   emit(...args: any[]): Promise<void>;
   on(event: string, handler: (data: any) => void): void;
   off(event?: string, handler?: (data: any) => void): void;
@@ -270,6 +324,8 @@ export interface TokenClaims {
 
 export type HyphaCoreEvent =
   | "add_window"
+  /** `closeApp` removed an app's window: `{id: window_id, name, app_id}`. */
+  | "remove_window"
   | "connection_ready"
   | "client_ready"
   | "service_added"

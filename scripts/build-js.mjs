@@ -82,8 +82,30 @@ const result = await build({
   banner: { js: "// hypha-core (Rust/WebAssembly edition): https://github.com/ - MIT" },
 });
 
+// Loaded only when a legacy imjoy-rpc app appears: the page side of imjoy-rpc (its RPC class).
+await build({
+  entryPoints: [join(root, "js", "src", "imjoy-rpc-core.js")],
+  outfile: join(dist, "hypha-core-imjoy.mjs"),
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  target: ["es2020"],
+  minify: !dev,
+  legalComments: "none",
+  logLevel: "warning",
+});
+
 copyFileSync(wasm, join(dist, "hypha_core_bg.wasm"));
 copyFileSync(join(root, "js", "index.d.ts"), join(dist, "index.d.ts"));
+// The app templates and the hypha-rpc build they load (served from `baseUrl`, no CDN).
+for (const name of readdirSync(join(root, "js", "templates"))) {
+  copyFileSync(join(root, "js", "templates", name), join(dist, name));
+}
+copyFileSync(
+  join(root, "node_modules", "hypha-rpc", "dist", "hypha-rpc-websocket.min.js"),
+  join(dist, "hypha-rpc-websocket.min.js"),
+);
 
 // The bundle must still locate its .wasm relative to itself.
 const bundled = readFileSync(join(dist, "hypha-core.mjs"), "utf8");
@@ -101,13 +123,14 @@ for (const name of readdirSync(dist).sort()) {
   if (!statSync(path).isFile()) continue;
   const data = readFileSync(path);
   const gz = gzipSync(data, { level: 9 }).length;
-  if (!name.endsWith(".d.ts")) {
+  // What a page downloads to run the server; templates and chunks load only with apps.
+  if (name === "hypha-core.mjs" || name === "hypha_core_bg.wasm") {
     rawRuntime += data.length;
     gzRuntime += gz;
   }
   console.log(`  ${name.padEnd(22)} ${kb(data.length)} ${kb(gz)}`);
 }
-console.log(`  ${"runtime (js + wasm)".padEnd(22)} ${kb(rawRuntime)} ${kb(gzRuntime)}`);
+console.log(`  ${"page (module + wasm)".padEnd(22)} ${kb(rawRuntime)} ${kb(gzRuntime)}`);
 if (process.argv.includes("--analyze")) {
   const { analyzeMetafile } = await import("esbuild");
   console.log(await analyzeMetafile(result.metafile));

@@ -6,6 +6,7 @@
 //   /                      → www/            (the demo, its apps and the test fixtures)
 //   /dist/                 → dist/           (hypha-core.mjs + hypha_core_bg.wasm)
 //   /vendor/hypha-rpc/     → node_modules/hypha-rpc/dist/  (what apps, iframes and workers load)
+//   /vendor/imjoy-rpc/     → node_modules/imjoy-rpc/dist/  (what the legacy ImJoy example app loads)
 //
 // `--port 0` picks a free port. Prints `SERVING http://<host>:<port>` once listening.
 // GET/HEAD only; no directory listing (a directory serves its index.html or 404); paths that
@@ -20,6 +21,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** URL prefix → directory on disk; the longest matching prefix wins. */
 const MOUNTS = [
   ["/vendor/hypha-rpc/", join(REPO, "node_modules", "hypha-rpc", "dist")],
+  ["/vendor/imjoy-rpc/", join(REPO, "node_modules", "imjoy-rpc", "dist")],
   ["/dist/", join(REPO, "dist")],
   ["/", join(REPO, "www")],
 ];

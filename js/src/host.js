@@ -4,6 +4,7 @@
 // functions directly with root's identity.
 
 import { requireBrowser, randId, sleep } from "./env.js";
+import { pluginParser } from "./wasm.js";
 
 /** Host methods every HyphaCore offers (snake_case, as clients call them). */
 export const BUILT_IN_HOST_METHODS = [
@@ -13,6 +14,8 @@ export const BUILT_IN_HOST_METHODS = [
   "get_app",
   "load_plugin",
   "get_plugin",
+  "list_apps",
+  "close_app",
   "alert",
   "confirm",
   "prompt",
@@ -27,6 +30,29 @@ export const BUILT_IN_HOST_METHODS = [
 const WINDOW_WAIT_MS = 4500;
 const WINDOW_READY_MS = 180000;
 const WORKER_READY_MS = 60000;
+/** Templates that run plugin source, looked up relative to `HyphaCore.baseUrl`. */
+const WORKER_TEMPLATE = "hypha-app-webworker.js";
+const WINDOW_TEMPLATE = "hypha-app-iframe.html";
+/**
+ * Plugin windows get an opaque origin: their code (often pasted or fetched source) cannot reach
+ * the page, its storage or its cookies; it talks to the page only through its hypha-rpc client.
+ */
+const PLUGIN_SANDBOX = "allow-scripts allow-forms allow-modals allow-popups allow-downloads";
+const WEB_PYTHON_UNAVAILABLE =
+  "web-python plugins are not supported by this build: they need Pyodide plus its micropip and " +
+  "msgpack packages and the hypha-rpc wheel, which the npm package `pyodide` does not contain, and " +
+  "hypha-core loads nothing from a CDN. Run the Python code with the native hypha-core-server and " +
+  "the PyPI hypha-rpc client instead.";
+
+/** Cheap first look (the parser decides): could `src` be plugin source? */
+function mayBePluginSource(src) {
+  return typeof src === "string" && /<config[\s>]/i.test(src);
+}
+
+/** A URL of a plugin file (`*.imjoy.html`), absolute or relative. */
+function isPluginFileUrl(src) {
+  return typeof src === "string" && !/[\s<>]/.test(src.trim()) && /\.imjoy\.html([?#].*)?$/i.test(src.trim());
+}
 
 function isHtml(text) {
   return typeof text === "string" && text.trim().startsWith("<");
@@ -173,6 +199,10 @@ export class Host {
       case "get_app":
       case "get_plugin":
         return await this.getApp(args.length > 0 ? args[0] : kwargs, context);
+      case "list_apps":
+        return this.listApps(context);
+      case "close_app":
+        return this.closeApp(args.length > 0 ? args[0] : kwargs, context);
       case "alert":
         return this.alert(args[0] ?? kwargs.msg ?? kwargs.message);
       case "confirm":
@@ -223,8 +253,10 @@ export class Host {
   /**
    * Open `config.src` (a URL, or HTML starting with `<`, or `config.content`) in an iframe, mount
    * it as a client in the caller's workspace and resolve with its `default` service.
+   * `plugin`: the parsed plugin a template window runs (sent as the client's init `config`, and
+   * the window is sandboxed).
    */
-  async createWindow(config, context) {
+  async createWindow(config, context, plugin = null) {
     requireBrowser("createWindow");
     config = Object.assign({}, config || {});
     const workspace = context.ws;
@@ -265,7 +297,8 @@ export class Host {
       iframe.setAttribute("sandbox", "allow-scripts");
       iframe.srcdoc = html;
     } else {
-      origin = originOf(config.src);
+      if (plugin) iframe.setAttribute("sandbox", PLUGIN_SANDBOX);
+      else origin = originOf(config.src);
       iframe.src = config.src;
     }
     if (iframe !== elem) elem.appendChild(iframe);
@@ -273,19 +306,6 @@ export class Host {
 
     const clientId = "client-" + randId();
     const { passive, ...windowConfig } = config;
-    const mounted = this.core._mountPort({
-      kind: "iframe",
-      target: iframe.contentWindow,
-      element: iframe,
-      origin,
-      workspace,
-      clientId,
-      ...this.core._childIdentity(context, workspace, clientId),
-      config: jsonSafe(windowConfig),
-      passive: !!passive,
-      timeout: config.timeout || WINDOW_READY_MS,
-      requireService: true,
-    });
     const entry = {
       id: config.window_id || clientId,
       name: config.name || (html ? config.window_id || clientId : config.src),
@@ -295,11 +315,30 @@ export class Host {
       element: iframe,
     };
     this.windows.push(entry);
-    const { service } = await mounted;
+    let mounted;
+    try {
+      mounted = await this.core._mountPort({
+        kind: "iframe",
+        target: iframe.contentWindow,
+        element: iframe,
+        origin,
+        workspace,
+        clientId,
+        ...this.core._childIdentity(context, workspace, clientId),
+        config: jsonSafe(plugin || windowConfig),
+        passive: !!passive,
+        timeout: config.timeout || WINDOW_READY_MS,
+        requireService: true,
+      });
+    } catch (error) {
+      this.windows = this.windows.filter((w) => w !== entry);
+      if (plugin || config.type === "iframe") iframe.remove();
+      throw error;
+    }
     if (passive) return null;
-    entry.service = service;
-    await autoStart(service, config, true);
-    return service;
+    entry.service = mounted.service;
+    await autoStart(mounted.service, config, true);
+    return mounted.service;
   }
 
   getWindow(query, context) {
@@ -314,26 +353,76 @@ export class Host {
   // ---------------------------------------------------------------- apps
 
   /**
-   * `{type: "web-worker", src}` with a script URL runs `new Worker(src)` and mounts it; anything
-   * else opens a window.
+   * Load an app, deciding what `config.src` is in this order:
+   * 1. `type: "web-worker"` with a script URL: a Worker running that script;
+   * 2. plugin source (`<config>` + `<script>`/`<window>`), inline or fetched from a
+   *    `*.imjoy.html` URL: parsed, then run by its type in a template worker or window;
+   * 3. an HTML string: a sandboxed srcdoc window;
+   * 4. any other URL: an iframe app (hypha-rpc, or a legacy imjoy-rpc app).
+   * Plugin source is recognised before the HTML check, so inline plugins are not shown as HTML.
    */
   async loadApp(config, context) {
     config = Object.assign({}, config || {});
-    if (config.type === "web-worker" && isScriptUrl(config.src)) {
+    const src = config.src;
+    if (config.type === "web-worker" && isScriptUrl(src) && !isPluginFileUrl(src)) {
       return await this.createWorker(config, context);
     }
+    let source = null;
+    if (mayBePluginSource(src) && (await pluginParser()).isPluginSource(src)) source = src;
+    else if (isPluginFileUrl(src)) source = await fetchPluginSource(src, (await pluginParser()).isPluginSource);
+    if (source !== null) return await this.loadPlugin(source, config, context);
     const service = await this.createWindow(config, context);
-    if (service) this._remember(config, context.ws, service);
+    if (service) this._remember(config, context.ws, service, { element: this._elementOf(service) });
     return service;
   }
 
-  async createWorker(config, context) {
+  /** Parse plugin `source` and run it by its `type`; `config` is what the caller gave loadApp. */
+  async loadPlugin(source, config, context) {
+    const { parsePlugin } = await pluginParser();
+    let plugin;
+    try {
+      plugin = parsePlugin(source, typeof config.tag === "string" ? config.tag : undefined);
+    } catch (error) {
+      const wrapped = new Error(`Failed to parse the plugin: ${error.message || error}`);
+      wrapped.code = error.code || "INVALID_PLUGIN";
+      throw wrapped;
+    }
+    plugin.id = `${plugin._id || "plugin"}_${randId(8)}`;
+    const appConfig = { ...config, name: config.name || plugin.name, app_type: plugin.type };
+    const template = (file) => new URL(file, this.core.baseUrl).href;
+    switch (plugin.type) {
+      case "web-worker":
+        return await this.createWorker(
+          { ...appConfig, type: "web-worker", src: template(WORKER_TEMPLATE) },
+          context,
+          plugin,
+        );
+      case "window":
+      case "iframe": {
+        const windowConfig = { ...appConfig, src: template(WINDOW_TEMPLATE) };
+        if (plugin.type === "iframe") windowConfig.type = "iframe";
+        else delete windowConfig.type;
+        const service = await this.createWindow(windowConfig, context, plugin);
+        if (service) this._remember(appConfig, context.ws, service, { element: this._elementOf(service) });
+        return service;
+      }
+      case "web-python":
+        throw new Error(WEB_PYTHON_UNAVAILABLE);
+      default:
+        throw new Error(`Unsupported plugin type: ${plugin.type}`);
+    }
+  }
+
+  /**
+   * A Worker running `config.src`, mounted as a client of the caller's workspace. `plugin`: the
+   * parsed plugin the (template) worker runs, sent as its init `config`.
+   */
+  async createWorker(config, context, plugin = null) {
     requireBrowser("loadApp (web-worker)");
     if (typeof Worker === "undefined") throw new Error("loadApp (web-worker) requires the Worker API");
     const workspace = context.ws;
     const clientId = "client-" + randId();
-    const options = /\.mjs(\?|#|$)/.test(config.src) || config.worker_type === "module" ? { type: "module" } : undefined;
-    const worker = new Worker(config.src, options);
+    const worker = startWorker(config.src, config);
     this.workers.add(worker);
     let mounted;
     try {
@@ -343,7 +432,7 @@ export class Host {
         workspace,
         clientId,
         ...this.core._childIdentity(context, workspace, clientId),
-        config: jsonSafe(config),
+        config: jsonSafe(plugin || config),
         passive: !!config.passive,
         timeout: config.timeout || WORKER_READY_MS,
         requireService: true,
@@ -354,37 +443,100 @@ export class Host {
       throw e;
     }
     if (config.passive) return null;
-    await autoStart(mounted.service, config, config.type === "window");
-    this._remember(config, workspace, mounted.service, worker);
+    await autoStart(mounted.service, config, (plugin ? plugin.type : config.type) === "window");
+    this._remember(config, workspace, mounted.service, { worker });
     return mounted.service;
   }
 
-  _remember(config, workspace, service, worker) {
-    const clientId = service.id ? String(service.id).split("/").pop().split(":")[0] : undefined;
+  /** The iframe a window service lives in, if this host opened it. */
+  _elementOf(service) {
+    const clientId = clientIdOf(service);
+    const entry = this.windows.find((w) => w.client_id === clientId);
+    return entry ? entry.element : undefined;
+  }
+
+  _remember(config, workspace, service, { worker, element } = {}) {
     this.apps.push({
       id: service.id,
       name: config.name || service.name || config.src,
+      type: config.app_type || config.type || (worker ? "web-worker" : "window"),
       workspace,
-      client_id: clientId,
+      client_id: clientIdOf(service),
       service,
       worker,
+      element,
     });
   }
 
-  async getApp(query, context) {
-    if (typeof query === "string") return await this.loadApp({ src: query }, context);
-    const visible = this.apps.filter((a) => canSee(context, a.workspace));
+  /** Apps the caller may see. */
+  _visibleApps(context) {
+    return this.apps.filter((a) => canSee(context, a.workspace));
+  }
+
+  _findApp(query, context) {
+    const visible = this._visibleApps(context);
+    if (typeof query === "string") {
+      return visible.find((a) => a.name === query || a.id === query || a.client_id === query) || null;
+    }
     if (query && query.id) {
-      const found = visible.find(
-        (a) => a.id === query.id || a.client_id === query.id || `${a.workspace}/${a.client_id}` === query.id,
+      return (
+        visible.find(
+          (a) => a.id === query.id || a.client_id === query.id || `${a.workspace}/${a.client_id}` === query.id,
+        ) || null
       );
-      return found ? found.service : null;
     }
-    if (query && query.name) {
-      const found = visible.find((a) => a.name === query.name);
-      return found ? found.service : null;
+    if (query && query.name) return visible.find((a) => a.name === query.name) || null;
+    return undefined;
+  }
+
+  /**
+   * `getApp(name | {id} | {name})`: a running app's service, or null. A string that names no
+   * running app but is a URL or plugin source loads it, as hypha-core's getApp does.
+   */
+  async getApp(query, context) {
+    const found = this._findApp(query, context);
+    if (found) return found.service;
+    if (found === undefined) throw new Error("Please provide either id or name for the plugin");
+    if (typeof query === "string" && (isHtml(query) || isScriptUrl(query) || /^https?:/i.test(query))) {
+      return await this.loadApp({ src: query }, context);
     }
-    throw new Error("Please provide either id or name for the plugin");
+    return null;
+  }
+
+  /** `[{id, name, type, workspace, client_id}]` of the running apps the caller may see. */
+  listApps(context) {
+    return this._visibleApps(context).map(({ id, name, type, workspace, client_id }) => ({
+      id,
+      name,
+      type,
+      workspace,
+      client_id,
+    }));
+  }
+
+  /**
+   * Stop an app (`name | {id} | {name}`): terminate its worker or remove its window. Its client
+   * disconnects, its services go, and calls in flight to it fail. True if an app was stopped.
+   */
+  closeApp(query, context) {
+    const found = this._findApp(query, context);
+    if (!found) return false;
+    if (found.worker) found.worker.terminate();
+    else if (found.element) {
+      const window = this.windows.find((w) => w.client_id === found.client_id);
+      found.element.remove();
+      this.core._fire("remove_window", { id: window ? window.id : found.element.id, name: found.name, app_id: found.id });
+    }
+    this.core._unmountClient(found.workspace, found.client_id, "app closed");
+    return true;
+  }
+
+  /** The app or window of client `workspace/clientId` went away: forget it. */
+  forgetClient(workspace, clientId) {
+    const gone = (a) => a.workspace === workspace && a.client_id === clientId;
+    for (const app of this.apps.filter(gone)) if (app.worker) this.workers.delete(app.worker);
+    this.apps = this.apps.filter((a) => !gone(a));
+    this.windows = this.windows.filter((w) => !gone(w));
   }
 
   /** Forget windows and apps, stop the workers this host started. */
@@ -399,6 +551,48 @@ export class Host {
     this.workers.clear();
     this.windows = [];
     this.apps = [];
+  }
+}
+
+/** The client id in a service id `ws/client:svc`. */
+function clientIdOf(service) {
+  return service && service.id ? String(service.id).split("/").pop().split(":")[0] : undefined;
+}
+
+async function fetchPluginSource(src, isPluginSource) {
+  const url = new URL(src, globalThis.document ? document.baseURI : undefined).href;
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new Error(`Failed to fetch the plugin ${url}: ${error.message || error}`);
+  }
+  if (!response.ok) throw new Error(`Failed to fetch the plugin ${url}: HTTP ${response.status}`);
+  const text = await response.text();
+  if (!isPluginSource(text)) {
+    throw new Error(`${url} is not a plugin file: it needs a <config> block and a <script> or <window> block`);
+  }
+  return text;
+}
+
+/**
+ * `new Worker(src)`; a script on another origin (hypha-core served from a CDN) is started through
+ * a same-origin blob: shim that imports it, since browsers only start same-origin worker scripts.
+ */
+function startWorker(src, config) {
+  const module = /\.mjs(\?|#|$)/.test(src) || config.worker_type === "module";
+  const url = new URL(src, document.baseURI);
+  if (url.origin === location.origin || url.protocol === "blob:" || url.protocol === "data:") {
+    return new Worker(url.href, module ? { type: "module" } : undefined);
+  }
+  const shim = module
+    ? `import ${JSON.stringify(url.href)};`
+    : `self.HYPHA_APP_BASE_URL = ${JSON.stringify(url.href)}; importScripts(${JSON.stringify(url.href)});`;
+  const blobUrl = URL.createObjectURL(new Blob([shim], { type: "text/javascript" }));
+  try {
+    return new Worker(blobUrl, module ? { type: "module" } : undefined);
+  } finally {
+    setTimeout(() => URL.revokeObjectURL(blobUrl), 60000);
   }
 }
 

@@ -18,6 +18,7 @@ import {
   toSnakeCase,
 } from "./env.js";
 import { Host } from "./host.js";
+import { bridgeLegacyApp } from "./legacy.js";
 import { PortBinding } from "./ports.js";
 import { createSocketClass } from "./socket.js";
 import { loadServerModule } from "./wasm.js";
@@ -27,6 +28,8 @@ ensureWebSocketConstants();
 const HOST_SERVICE = "hypha-core-host";
 const LOCAL_SERVER_PREFIX = "https://local-hypha-server:";
 const MOUNT_TIMEOUT_MS = 60000;
+/** Marks a Worker whose terminate() also disconnects its client. */
+const TERMINATE_HOOK = Symbol("hypha-core terminate hook");
 /** Root methods of the manager that host functions must not shadow (they would never run). */
 const MANAGER_METHODS = new Set([
   "echo",
@@ -87,6 +90,18 @@ function mountOptions(config, identity) {
   };
 }
 
+/**
+ * Where the app templates (hypha-app-webworker.js, hypha-app-iframe.html) are: next to this
+ * module when it was loaded over http(s) (dist/ or a CDN: they ship together), else the page's
+ * directory as in hypha-core.
+ */
+function defaultBaseUrl() {
+  const here = new URL("./", import.meta.url);
+  if (here.protocol === "http:" || here.protocol === "https:") return here.href;
+  if (isBrowser() && document.location) return new URL("./", document.location.href).href;
+  return "http://localhost:8080/";
+}
+
 /** True for services of root's own plumbing: helper clients outside `default`, the host service. */
 function isRootPlumbing(svc) {
   const id = String((svc && svc.id) || "");
@@ -124,10 +139,7 @@ export class HyphaCore extends EventBus {
     config = config || {};
     this.port = config.port || 8080;
     this.host = config.host || (isBrowser() ? "local-hypha-server" : "localhost");
-    let baseUrl =
-      config.baseUrl ||
-      config.base_url ||
-      (isBrowser() && document.location ? new URL("./", document.location.href).href : "http://localhost:8080/");
+    let baseUrl = config.baseUrl || config.base_url || defaultBaseUrl();
     if (!baseUrl.endsWith("/")) baseUrl += "/";
     this.baseUrl = baseUrl;
     if (config.url && config.port) {
@@ -180,6 +192,7 @@ export class HyphaCore extends EventBus {
     this._waiters = new Set(); // pending service waits (cancelled by close)
     this._root = null;
     this._host = null;
+    this._frameObserver = null;
     this.messageHandler = (event) => this._onWindowMessage(event);
   }
 
@@ -217,7 +230,14 @@ export class HyphaCore extends EventBus {
         (event) => this._onEvent(event),
       );
       this._state = "running";
-      if (isBrowser()) window.addEventListener("message", this.messageHandler);
+      if (isBrowser()) {
+        window.addEventListener("message", this.messageHandler);
+        // Closing an app's window (removing its iframe) disconnects the app.
+        this._frameObserver = new MutationObserver((records) => {
+          if (records.some((r) => r.removedNodes.length > 0)) this._sweepDetachedFrames();
+        });
+        this._frameObserver.observe(document.documentElement, { childList: true, subtree: true });
+      }
 
       const root = await this._connectInternal({
         client_id: "root",
@@ -293,6 +313,8 @@ export class HyphaCore extends EventBus {
     this._state = "idle";
     if (HyphaCore.servers[this.url] === this) delete HyphaCore.servers[this.url];
     if (isBrowser()) window.removeEventListener("message", this.messageHandler);
+    if (this._frameObserver) this._frameObserver.disconnect();
+    this._frameObserver = null;
     const pending = [];
     for (const client of this._clients) {
       try {
@@ -416,12 +438,20 @@ export class HyphaCore extends EventBus {
       }
     }
     const binding = new PortBinding(this, { kind, target, workspace, clientId, origin: opts.origin });
+    binding.element = opts.element || null;
+    binding.token = opts.token;
     this._bindings.set(target, binding);
     if (kind === "worker") {
       const listener = (event) => binding.handle(event.data);
       target.addEventListener("message", listener);
       binding._detachListener = () => target.removeEventListener("message", listener);
+      this._hookTerminate(target);
     }
+    // An app template that fails while loading says so: fail the mount with its error at once.
+    const appFailed = new Promise((_, reject) => {
+      binding.onAppError = (message) => reject(new Error(`The app failed to load: ${message}`));
+    });
+    appFailed.catch(() => {});
     const connection = {
       id: key,
       workspace,
@@ -466,7 +496,7 @@ export class HyphaCore extends EventBus {
           });
           try {
             await withTimeout(
-              Promise.race([binding.whenReady(), crashed]),
+              Promise.race([binding.whenReady(), crashed, appFailed]),
               opts.timeout,
               `Worker did not send hyphaClientReady within ${opts.timeout}ms`,
             );
@@ -475,16 +505,24 @@ export class HyphaCore extends EventBus {
           }
           binding.post(init);
         } else {
-          await this._initIframe(binding, opts.element, init, opts.timeout);
+          await Promise.race([this._initIframe(binding, opts.element, init, opts.timeout), appFailed]);
         }
       } catch (error) {
         return fail(error);
       }
-      if (!waiter) return { workspace, client_id: clientId, connection, service: null };
+      const loaded = () => {
+        binding.onAppError = (message) => console.warn(`hypha-core: ${key} reported an error: ${message}`);
+      };
+      if (!waiter) {
+        loaded();
+        return { workspace, client_id: clientId, connection, service: null };
+      }
       let service = null;
       try {
-        service = await waiter.promise;
+        service = await Promise.race([waiter.promise, appFailed]);
+        loaded();
       } catch (error) {
+        if (error && /^The app failed to load/.test(error.message)) return fail(error);
         if (opts.requireService) {
           return fail(new Error(`${kind === "worker" ? "Worker" : "Iframe"} RPC client did not become ready: ${error.message}`));
         }
@@ -492,6 +530,52 @@ export class HyphaCore extends EventBus {
       }
       return { workspace, client_id: clientId, connection, service };
     })();
+  }
+
+  /** A mounted iframe turned out to be a legacy imjoy-rpc app: bridge it (legacy.js). */
+  _startLegacyApp(binding, initialized) {
+    if (binding.legacyStarting || !isBrowser()) return;
+    binding.legacyStarting = true;
+    bridgeLegacyApp(binding, initialized, (options) => this._connectInternal(options)).catch((error) => {
+      if (typeof binding.onAppError === "function") binding.onAppError(error.message || String(error));
+    });
+  }
+
+  /** Make `worker.terminate()` also disconnect the client mounted on it. */
+  _hookTerminate(worker) {
+    if (typeof worker.terminate !== "function" || worker[TERMINATE_HOOK]) return;
+    const terminate = worker.terminate;
+    const hub = this;
+    Object.defineProperty(worker, TERMINATE_HOOK, { value: true });
+    worker.terminate = function (...args) {
+      const result = terminate.apply(this, args);
+      const binding = hub._bindings.get(worker);
+      if (binding) hub._unmountClient(binding.workspace, binding.clientId);
+      return result;
+    };
+  }
+
+  /**
+   * Disconnect the mounted client `workspace/clientId` for good (its worker ended or its iframe
+   * left the page): its services go and calls in flight to it fail.
+   */
+  _unmountClient(workspace, clientId) {
+    const key = `${workspace}/${clientId}`;
+    for (const [target, binding] of this._bindings) {
+      if (binding.key !== key) continue;
+      binding.dispose(false);
+      this._bindings.delete(target);
+    }
+    const entry = this.connections[key];
+    if (entry && entry.source) delete this.connections[key];
+    if (this._host) this._host.forgetClient(workspace, clientId);
+  }
+
+  /** Mounted iframes that were removed from the document are unmounted. */
+  _sweepDetachedFrames() {
+    for (const binding of [...this._bindings.values()]) {
+      if (binding.element && !binding.element.isConnected) this._unmountClient(binding.workspace, binding.clientId);
+    }
   }
 
   /**
@@ -905,6 +989,8 @@ export class HyphaCore extends EventBus {
       createWindow: async (config) => await host().createWindow(config, ctx()),
       getWindow: async (query) => host().getWindow(query, ctx()),
       getApp: async (query) => await host().getApp(query, ctx()),
+      listApps: async () => host().listApps(ctx()),
+      closeApp: async (query) => host().closeApp(query, ctx()),
     });
     api.loadPlugin = api.loadApp;
     api.getPlugin = api.getApp;

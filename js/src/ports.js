@@ -26,6 +26,10 @@ export class PortBinding {
     this._readyWaiters = [];
     this._detachListener = null;
     this.onReady = null; // set by the iframe handshake
+    this.onAppError = null; // set while mounting: the child reported a load error
+    this.onDispose = null; // extra clean-up (the legacy bridge's client)
+    this.legacy = null; // the imjoy-rpc connection of a legacy app (legacy.js)
+    this.token = null; // the token the child was given
   }
 
   /** Post a message to the child; ArrayBuffers in `data` are transferred. */
@@ -64,12 +68,26 @@ export class PortBinding {
   handle(data) {
     if (this.closed || !data || typeof data !== "object") return;
     const type = data.type;
+    if (this.legacy) {
+      // A legacy imjoy-rpc app (see legacy.js); the port is bound to its window.
+      this.legacy.fire(data);
+      return;
+    }
+    if (type === "initialized" && this.kind === "iframe" && data.workspace === undefined && this.conn === null) {
+      this.hub._startLegacyApp(this, data);
+      return;
+    }
     if (type === "hyphaClientReady") {
       this.readyCount += 1;
       const waiters = this._readyWaiters.splice(0);
       for (const w of waiters) w();
       if (typeof this.onReady === "function") this.onReady();
       this.hub._fire("connection_ready", this.hub.connections[this.key]);
+      return;
+    }
+    if (type === "hyphaAppError") {
+      // An app template reporting that its code failed while loading (see js/templates/).
+      if (typeof this.onAppError === "function") this.onAppError(String(data.error).slice(0, 4000));
       return;
     }
     if (type !== "connect" && type !== "message" && type !== "close") return;
@@ -142,6 +160,8 @@ export class PortBinding {
     this.open = false;
     if (notify && wasOpen) this.post({ type: "closed", to: this.clientId });
     this.closed = true;
+    if (typeof this.onDispose === "function") this.onDispose();
+    this.onDispose = null;
     if (this._detachListener) this._detachListener();
     this._detachListener = null;
   }

@@ -1,6 +1,8 @@
 // Loads the server's WebAssembly once per JS realm and hands out the HyphaServer class.
 
-import init, { HyphaServer } from "../../pkg/hypha_core.js";
+import init, * as wasmExports from "../../pkg/hypha_core.js";
+
+const { HyphaServer } = wasmExports;
 
 const WASM_FILE = "hypha_core_bg.wasm";
 let loading = null;
@@ -60,4 +62,18 @@ export function loadServerModule(source) {
     });
   }
   return loading;
+}
+
+/**
+ * The plugin-source parser of the wasm module (`{parsePlugin, isPluginSource}`); the module must
+ * have been loaded by `loadServerModule` (a running server has).
+ */
+export async function pluginParser() {
+  if (!loading) throw new Error("hypha-core server is not running");
+  await loading;
+  const { parsePlugin, isPluginSource } = wasmExports;
+  if (typeof parsePlugin !== "function" || typeof isPluginSource !== "function") {
+    throw new Error("this build of hypha-core has no plugin parser");
+  }
+  return { parsePlugin, isPluginSource };
 }

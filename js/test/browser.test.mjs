@@ -184,7 +184,8 @@ describe("hypha-core in Chromium", { skip: CHROME ? false : "no chromium found" 
     assert.equal(r.environment, "browser");
     assert.equal(r.host, "local-hypha-server");
     assert.equal(r.id, "root");
-    assert.equal(r.baseUrl, `${origin}/js/test-fixtures/browser/`);
+    // The app templates ship next to the module, so that is where baseUrl points by default.
+    assert.equal(r.baseUrl, `${origin}/dist/`);
   });
 
   step("opens HTML source in a sandboxed srcdoc iframe (allow-scripts only)", async () => {
