@@ -21,6 +21,30 @@ const EXAMPLES = [
     description: "a web worker: fibonacci, factorial, isPrime, processArray…",
     src: here("./apps/compute-worker.js"),
   },
+  {
+    id: "hello-worker",
+    name: "Hello worker (web-worker plugin)",
+    description: "an .imjoy.html plugin whose script runs in a Web Worker",
+    src: here("./apps/hello-worker.imjoy.html"),
+  },
+  {
+    id: "hello-window",
+    name: "Hello window (window plugin)",
+    description: "an .imjoy.html plugin with <window> and <style> blocks",
+    src: here("./apps/hello-window.imjoy.html"),
+  },
+  {
+    id: "background-iframe",
+    name: "Background iframe (iframe plugin)",
+    description: "a hidden iframe plugin with a YAML config and tagged scripts",
+    src: here("./apps/background-iframe.imjoy.html"),
+  },
+  {
+    id: "legacy-imjoy",
+    name: "Legacy ImJoy app",
+    description: "an app written for imjoy-rpc, bridged into Hypha",
+    src: here("./apps/legacy-imjoy-app.html"),
+  },
 ];
 
 /** Example arguments shown in a service console, by function name. */
@@ -178,6 +202,7 @@ async function closePanel(panel) {
   const iframe = panel.body.querySelector("iframe");
   const connection = connectionOf(panel.worker || (iframe && iframe.contentWindow));
   if (panel.worker) panel.worker.terminate();
+  if (panel.appId) await window.api.closeApp({ id: panel.appId }).catch(() => {});
   // Remove the iframe first: once it is gone, its client cannot reconnect.
   panel.el.remove();
   if (connection && connection.conn !== null && connection.conn !== undefined) {
@@ -254,6 +279,15 @@ function onAddWindow(config) {
   createPanel({ title, kind: config.type === "web-worker" ? "worker" : "window", bodyId: config.window_id });
 }
 
+/** `remove_window`: an app was closed through the API; close its panel. */
+function onRemoveWindow(info) {
+  for (const panel of panels) {
+    if (panel.body.id === info.id || panel.body.querySelector(`iframe[id="${CSS.escape(info.id || "")}"]`)) {
+      closePanel(panel);
+    }
+  }
+}
+
 /** The window that holds the iframe of the client that registered `service`. */
 function panelOfService(service) {
   const key = String(service && service.id ? service.id : "").split(":")[0];
@@ -276,11 +310,18 @@ async function loadApp(src, options = {}) {
   if (!isHtml(src) && isWorkerScript(src)) return await openWorker(src, options);
   // A page that never registers a service fails after `timeout` (its window stays open).
   const service = await window.api.loadApp({ src, name: options.name, timeout: options.timeout || 30000 });
-  const panel = service && panelOfService(service);
-  if (panel) {
-    if (service.name && !options.name) panel.setTitle(service.name);
-    renderServiceConsole(panel, service);
+  if (!service) return service;
+  let panel = panelOfService(service);
+  if (!panel) {
+    // An app without a window of its own (a web-worker or hidden iframe plugin): a console
+    // panel; closing it stops the app.
+    panel = createPanel({ title: options.name || service.name || src, kind: "app" });
+    panel.el.style.height = "auto";
+    panel.appId = service.id;
+    panel.setStatus(`client ${String(service.id).split(":")[0]}`);
   }
+  if (service.name && !options.name) panel.setTitle(service.name);
+  renderServiceConsole(panel, service);
   return service;
 }
 
@@ -531,6 +572,7 @@ async function main() {
   const hyphaCore = new HyphaCore();
   window.hyphaCore = hyphaCore;
   hyphaCore.on("add_window", onAddWindow);
+  hyphaCore.on("remove_window", onRemoveWindow);
   hyphaCore.on("service_added", onServiceAdded);
   hyphaCore.on("service_removed", onServiceRemoved);
   hyphaCore.on("client_connected", onClientConnected);
