@@ -35,6 +35,27 @@ const hyphaRpcFromSource = {
   },
 };
 
+// hypha-rpc's connectToServer sleeps 100 ms after the handshake "to let manager_id arrive"
+// (src/websocket-client.js, after `connection.open()`), then polls for it if it is still missing.
+// This server sends manager_id in the handshake answer, so the sleep only delays every client
+// that starts here (the root API in start(), connect(), and the app templates) by 100 ms. The
+// build drops that one statement; the poll that follows stays. It fails if hypha-rpc changes.
+const CONNECT_SLEEP = "await new Promise((resolve) => setTimeout(resolve, 100));\n  // Ensure manager_id is set";
+const hyphaRpcWithoutConnectSleep = {
+  name: "hypha-rpc-without-connect-sleep",
+  setup(b) {
+    b.onLoad({ filter: /hypha-rpc[\\/]src[\\/]websocket-client\.js$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8");
+      const at = source.indexOf(CONNECT_SLEEP);
+      if (at < 0 || source.indexOf(CONNECT_SLEEP, at + 1) >= 0) {
+        throw new Error(`${args.path}: the 100 ms connect sleep is not where this build expects it`);
+      }
+      const contents = source.slice(0, at) + "// Ensure manager_id is set" + source.slice(at + CONNECT_SLEEP.length);
+      return { contents, loader: "js" };
+    });
+  },
+};
+
 // tweetnacl (hypha-rpc's optional end-to-end encryption) falls back to Node's `crypto` module
 // where there is no `self.crypto`; give it Web Crypto instead of a Node built-in.
 const nodeCryptoShim = {
@@ -78,7 +99,7 @@ const result = await build({
   legalComments: "none",
   metafile: true,
   logLevel: "warning",
-  plugins: [hyphaRpcFromSource, noEncryption ? withoutTweetnacl : nodeCryptoShim],
+  plugins: [hyphaRpcFromSource, hyphaRpcWithoutConnectSleep, noEncryption ? withoutTweetnacl : nodeCryptoShim],
   banner: { js: "// hypha-core (Rust/WebAssembly edition): https://github.com/ - MIT" },
 });
 
@@ -102,10 +123,21 @@ copyFileSync(join(root, "js", "index.d.ts"), join(dist, "index.d.ts"));
 for (const name of readdirSync(join(root, "js", "templates"))) {
   copyFileSync(join(root, "js", "templates", name), join(dist, name));
 }
-copyFileSync(
-  join(root, "node_modules", "hypha-rpc", "dist", "hypha-rpc-websocket.min.js"),
-  join(dist, "hypha-rpc-websocket.min.js"),
-);
+// What the templates load: hypha-rpc as a classic script defining `hyphaWebsocketClient`, like
+// its own UMD build, from the same sources and with the same connect-sleep fix as the bundle.
+await build({
+  entryPoints: [hyphaRpcSource],
+  outfile: join(dist, "hypha-rpc-websocket.min.js"),
+  bundle: true,
+  format: "iife",
+  globalName: "hyphaWebsocketClient",
+  platform: "browser",
+  target: ["es2020"],
+  minify: !dev,
+  legalComments: "none",
+  logLevel: "warning",
+  plugins: [hyphaRpcWithoutConnectSleep, nodeCryptoShim],
+});
 
 // The bundle must still locate its .wasm relative to itself.
 const bundled = readFileSync(join(dist, "hypha-core.mjs"), "utf8");
