@@ -94,4 +94,29 @@ describe("close and start again", () => {
     assert.equal(r.third, "third");
     assert.deepEqual(r.finalRegistered, []);
   });
+
+  // hypha-rpc's connectToServer sleeps 100 ms after its handshake; the build removes that sleep
+  // (scripts/build-js.mjs), so starting and connecting take a few ms. Generous bounds: a slow CI
+  // machine still passes, a build with the sleep back (>= 100 ms each) does not.
+  env.test("start() and connect() do not wait on hypha-rpc's fixed connect delay", async () => {
+    const page = await env.page();
+    const times = await page.evaluate(async () => {
+      const out = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        const core = new HyphaCore();
+        await core.start();
+        const t1 = performance.now();
+        await core.connect({});
+        out.push({ start: t1 - t0, connect: performance.now() - t1 });
+        await core.close();
+      }
+      return out;
+    });
+    const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const start = median(times.map((t) => t.start));
+    const connect = median(times.map((t) => t.connect));
+    assert.ok(start < 90, `start() median ${start.toFixed(1)} ms`);
+    assert.ok(connect < 90, `connect() median ${connect.toFixed(1)} ms`);
+  });
 });
