@@ -3,8 +3,9 @@
 //! The crate owns everything a Hypha server decides: JWT verification ([`jwt`]), the routing
 //! envelope ([`wire`]), users and permissions ([`auth`]), workspaces and the service registry
 //! ([`registry`]), the workspace-manager peer (`manager`) and the [`Router`] that ties them
-//! together. It performs no I/O and reads no clock: drivers (`src/bridge/` in the browser,
-//! `server/` natively) feed it inputs and drain its outputs.
+//! together; and the parser of ImJoy/Hypha plugin source ([`plugin`]) that the app loader uses.
+//! It performs no I/O and reads no clock: drivers (`src/bridge/` in the browser, `server/`
+//! natively) feed it inputs and drain its outputs.
 //!
 //! ```text
 //!            handle_connect(now, conn, hello)       poll_transmit() -> Transmit { conn, frame }
@@ -20,6 +21,7 @@ mod bridge;
 mod config;
 pub mod jwt;
 mod manager;
+pub mod plugin;
 pub mod registry;
 mod router;
 mod time;
