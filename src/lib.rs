@@ -28,6 +28,8 @@ mod time;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
+pub use bridge::plugin::{is_plugin_source, parse_plugin};
+#[cfg(target_arch = "wasm32")]
 pub use bridge::HyphaServer;
 pub use config::{Config, HostConfig};
 pub use manager::{default_method_names, ManagerError};

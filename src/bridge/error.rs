@@ -11,6 +11,8 @@ pub(crate) enum ErrorCode {
     NotAFrame,
     /// A token failed verification.
     TokenRejected,
+    /// Plugin source that cannot be parsed.
+    InvalidPlugin,
 }
 
 impl ErrorCode {
@@ -19,6 +21,7 @@ impl ErrorCode {
             Self::InvalidOption => "INVALID_OPTION",
             Self::NotAFrame => "INVALID_FRAME",
             Self::TokenRejected => "INVALID_TOKEN",
+            Self::InvalidPlugin => "INVALID_PLUGIN",
         }
     }
 }

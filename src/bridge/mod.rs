@@ -13,6 +13,7 @@
 
 mod convert;
 mod error;
+pub(crate) mod plugin;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
