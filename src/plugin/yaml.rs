@@ -44,6 +44,10 @@ pub(crate) fn parse(text: &str) -> Result<Value, YamlError> {
         };
         match event {
             Event::StreamEnd => break,
+            // Reported at the second document's start, where the author can see it.
+            Event::DocumentStart if builder.root.is_some() => {
+                return Err(at("more than one YAML document".to_owned()));
+            }
             Event::Scalar(text, style, anchor, tag) => {
                 let must_be_string = style != TScalarStyle::Plain
                     || tag.is_some_and(|tag| {
