@@ -1,6 +1,6 @@
 //! The wasm bridge in a real browser (headless Chromium via `wasm-pack test`): the
 //! `HyphaServer` class as JavaScript sees it — options, frames in and out, events, tokens,
-//! re-entrant calls from handlers, and the `setTimeout` timer.
+//! re-entrant calls from handlers, and the `setTimeout` timer — and `parsePlugin`.
 #![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use gloo_timers::future::TimeoutFuture;
 use hypha_core::wire::Envelope;
-use hypha_core::HyphaServer;
+use hypha_core::{is_plugin_source, parse_plugin, HyphaServer};
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use rmpv::Value;
 use wasm_bindgen::prelude::*;
@@ -275,4 +275,89 @@ async fn the_timer_rejects_a_question_the_host_never_answers() {
             .any(|e| e.str("method") == Some("s1.reject")),
         "no rejection after the timeout"
     );
+}
+
+const WINDOW_PLUGIN: &str = r#"
+<config lang="json">
+  {"name": "Web Plugin", "type": "window", "tags": ["a", "b"], "requirements": {"a": ["x.js"]}}
+</config>
+<script lang="javascript">
+  api.export({setup() {}});
+</script>
+<script tag="b">b()</script>
+<window><p>hi</p></window>
+"#;
+
+fn get(object: &JsValue, path: &[&str]) -> JsValue {
+    path.iter().fold(object.clone(), |value, key| {
+        let key: JsValue = match key.parse::<u32>() {
+            Ok(index) => index.into(),
+            Err(_) => (*key).into(),
+        };
+        Reflect::get(&value, &key).unwrap()
+    })
+}
+
+#[wasm_bindgen_test]
+fn parse_plugin_returns_a_plain_object() {
+    let plugin = parse_plugin(WINDOW_PLUGIN, None).expect("parses");
+    assert_eq!(
+        get(&plugin, &["name"]).as_string().as_deref(),
+        Some("Web Plugin")
+    );
+    assert_eq!(
+        get(&plugin, &["_id"]).as_string().as_deref(),
+        Some("Web_Plugin")
+    );
+    assert_eq!(get(&plugin, &["tag"]).as_string().as_deref(), Some("a"));
+    // The tag-b script is left out; the untagged one stays, with the fields hypha-rpc reads.
+    let scripts = get(&plugin, &["scripts"]);
+    assert!(Array::is_array(&scripts));
+    assert_eq!(Array::from(&scripts).length(), 1);
+    assert_eq!(
+        get(&scripts, &["0", "lang"]).as_string().as_deref(),
+        Some("javascript")
+    );
+    assert_eq!(
+        get(&scripts, &["0", "content"]).as_string().as_deref(),
+        Some("\napi.export({setup() {}});\n")
+    );
+    assert_eq!(
+        get(&plugin, &["windows", "0", "content"])
+            .as_string()
+            .as_deref(),
+        Some("<p>hi</p>")
+    );
+    assert!(get(&plugin, &["styles"]).is_null());
+    assert_eq!(
+        get(&plugin, &["requirements", "0"]).as_string().as_deref(),
+        Some("x.js")
+    );
+    assert_eq!(get(&plugin, &["runnable"]).as_bool(), Some(true));
+
+    let tagged = parse_plugin(WINDOW_PLUGIN, Some("b".into())).expect("parses");
+    assert_eq!(Array::from(&get(&tagged, &["scripts"])).length(), 2);
+    assert!(Array::from(&get(&tagged, &["requirements"])).length() == 0);
+}
+
+#[wasm_bindgen_test]
+fn a_bad_plugin_throws_invalid_plugin() {
+    let err = parse_plugin(
+        "<config lang=\"json\">\n{\"name\": }\n</config><script></script>",
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(code_of(&err), "INVALID_PLUGIN");
+    let message = get(&err, &["message"]).as_string().unwrap();
+    assert!(
+        message.starts_with("<config> block: invalid JSON at line 2"),
+        "{message}"
+    );
+
+    let err = parse_plugin("<script>x()</script>", None).unwrap_err();
+    assert_eq!(code_of(&err), "INVALID_PLUGIN");
+    assert!(err.is_instance_of::<js_sys::Error>());
+
+    assert!(is_plugin_source(WINDOW_PLUGIN));
+    assert!(!is_plugin_source("<html><body><p>hi</p></body></html>"));
 }
