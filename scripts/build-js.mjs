@@ -103,6 +103,19 @@ const result = await build({
   banner: { js: "// hypha-core (Rust/WebAssembly edition): https://github.com/ - MIT" },
 });
 
+// Loaded only when an app may be plugin source: the parser's glue (its .wasm is copied below).
+await build({
+  entryPoints: [join(root, "js", "src", "plugin-parser.js")],
+  outfile: join(dist, "hypha-core-plugin.mjs"),
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: ["es2020"],
+  minify: !dev,
+  legalComments: "none",
+  logLevel: "warning",
+});
+
 // Loaded only when a legacy imjoy-rpc app appears: the page side of imjoy-rpc (its RPC class).
 await build({
   entryPoints: [join(root, "js", "src", "imjoy-rpc-core.js")],
@@ -118,6 +131,7 @@ await build({
 });
 
 copyFileSync(wasm, join(dist, "hypha_core_bg.wasm"));
+copyFileSync(join(root, "pkg", "hypha_core_plugin_bg.wasm"), join(dist, "hypha_core_plugin_bg.wasm"));
 copyFileSync(join(root, "js", "index.d.ts"), join(dist, "index.d.ts"));
 // The app templates and the hypha-rpc build they load (served from `baseUrl`, no CDN).
 for (const name of readdirSync(join(root, "js", "templates"))) {

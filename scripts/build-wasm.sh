@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the in-tab server: the hypha-core crate for wasm32, its JS glue (wasm-bindgen, target
-# web) and a size-optimised .wasm, into pkg/. Needs the wasm32 target, a wasm-bindgen CLI of the
+# Builds the browser modules of the hypha-core crate for wasm32 — the in-tab server and the plugin
+# parser — with their JS glue (wasm-bindgen, target web), size-optimised, into pkg/. Needs the wasm32 target, a wasm-bindgen CLI of the
 # version in Cargo.lock, and wasm-opt (Debian's binaryen); scripts/lib/deps.sh installs them.
 #
 # Usage: scripts/build-wasm.sh [--dev]
@@ -20,12 +20,20 @@ profile=wasm-release
 [ "${1:-}" = "--dev" ] && profile=dev
 target_dir="$REPO_ROOT/target/wasm32-unknown-unknown/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
-cargo build --lib --target wasm32-unknown-unknown --profile "$profile"
+# One crate, two modules: the in-tab server (default features) and the plugin parser, which the
+# page imports only when an app is plugin source.
+build_module() { # build_module OUT_NAME CARGO_FEATURE_ARGS...
+  local name="$1"
+  shift
+  cargo build --lib --target wasm32-unknown-unknown --profile "$profile" "$@"
+  wasm-bindgen --target web --out-dir pkg --out-name "$name" "$target_dir/hypha_core.wasm"
+  if [ "$profile" != dev ]; then
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals -o "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
+    mv "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
+  fi
+  echo "pkg/${name}_bg.wasm: $(wc -c <"pkg/${name}_bg.wasm") bytes, $(gzip -9c "pkg/${name}_bg.wasm" | wc -c) gzipped"
+}
 rm -rf pkg
-wasm-bindgen --target web --out-dir pkg --out-name hypha_core "$target_dir/hypha_core.wasm"
-if [ "$profile" != dev ]; then
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals -o pkg/hypha_core_bg.opt.wasm pkg/hypha_core_bg.wasm
-  mv pkg/hypha_core_bg.opt.wasm pkg/hypha_core_bg.wasm
-fi
-echo "pkg/hypha_core_bg.wasm: $(wc -c <pkg/hypha_core_bg.wasm) bytes, $(gzip -9c pkg/hypha_core_bg.wasm | wc -c) gzipped"
+build_module hypha_core
+build_module hypha_core_plugin --no-default-features --features plugin-bridge

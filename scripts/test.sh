@@ -87,7 +87,9 @@ if want lint; then
   cargo clippy --workspace --all-targets -- -D warnings
   # The browser bridge only compiles for wasm32.
   ensure_wasm_target
-  cargo clippy --target wasm32-unknown-unknown --lib --test web -- -D warnings
+  # Both browser modules: the server (default feature) and the plugin parser.
+  cargo clippy --target wasm32-unknown-unknown --lib --test web --features plugin-bridge -- -D warnings
+  cargo clippy --target wasm32-unknown-unknown --lib --no-default-features --features plugin-bridge -- -D warnings
   done_stage
 else
   # Still make sure the tools the selected stages use are there.
@@ -118,7 +120,7 @@ if want wasm; then
   ensure_wasm_pack
   ensure_wasm_bindgen_cli
   ensure_chromium
-  CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" wasm-pack test --headless --chrome -- --test web
+  CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" wasm-pack test --headless --chrome -- --test web --features plugin-bridge
   done_stage
 fi
 

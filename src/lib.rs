@@ -27,10 +27,10 @@ mod router;
 mod time;
 pub mod wire;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "plugin-bridge"))]
 pub use bridge::plugin::{is_plugin_source, parse_plugin};
-#[cfg(target_arch = "wasm32")]
-pub use bridge::HyphaServer;
+#[cfg(all(target_arch = "wasm32", feature = "server-bridge"))]
+pub use bridge::server::HyphaServer;
 pub use config::{Config, HostConfig};
 pub use manager::{default_method_names, ManagerError};
 pub use registry::{ClientAddr, ConnId};

@@ -1,7 +1,12 @@
 //! The wasm bridge in a real browser (headless Chromium via `wasm-pack test`): the
 //! `HyphaServer` class as JavaScript sees it — options, frames in and out, events, tokens,
 //! re-entrant calls from handlers, and the `setTimeout` timer — and `parsePlugin`.
-#![cfg(target_arch = "wasm32")]
+// Runs with both browser modules: `--features plugin-bridge` (scripts/test.sh).
+#![cfg(all(
+    target_arch = "wasm32",
+    feature = "server-bridge",
+    feature = "plugin-bridge"
+))]
 
 use std::cell::RefCell;
 use std::rc::Rc;

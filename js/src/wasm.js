@@ -1,51 +1,10 @@
-// Loads the server's WebAssembly once per JS realm and hands out the HyphaServer class.
+// Loads the server's WebAssembly once per JS realm and hands out the HyphaServer class; loads the
+// plugin parser's module on demand.
 
-import init, * as wasmExports from "../../pkg/hypha_core.js";
+import init, { HyphaServer } from "../../pkg/hypha_core.js";
+import { locateWasm } from "./wasm-files.js";
 
-const { HyphaServer } = wasmExports;
-
-const WASM_FILE = "hypha_core_bg.wasm";
 let loading = null;
-
-/** Where the .wasm may be, first match wins: next to this module (the dist bundle), then pkg/. */
-function candidateUrls() {
-  return [new URL(WASM_FILE, import.meta.url), new URL(`../../pkg/${WASM_FILE}`, import.meta.url)];
-}
-
-async function readFileBytes(url) {
-  if (typeof Deno !== "undefined" && typeof Deno.readFile === "function") {
-    return await Deno.readFile(url);
-  }
-  // Hidden from bundlers: this branch only ever runs in Node.
-  const fsModule = ["node", "fs/promises"].join(":");
-  const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule);
-  return await fs.readFile(url);
-}
-
-async function locate(source) {
-  if (source !== undefined && source !== null) {
-    if (typeof source === "string" || source instanceof URL) {
-      const url = new URL(source, import.meta.url);
-      return url.protocol === "file:" ? await readFileBytes(url) : url;
-    }
-    return source; // bytes, a WebAssembly.Module or a Response
-  }
-  const urls = candidateUrls();
-  if (urls[0].protocol !== "file:") return urls[0];
-  let lastError = null;
-  for (const url of urls) {
-    try {
-      return await readFileBytes(url);
-    } catch (e) {
-      lastError = e;
-    }
-  }
-  const error = new Error(
-    `cannot find ${WASM_FILE} (looked at ${urls.map(String).join(", ")}): ${lastError && lastError.message}`,
-  );
-  error.code = "WASM_NOT_FOUND";
-  throw error;
-}
 
 /**
  * Instantiate the wasm module (once; later calls share the first load). `source` overrides where
@@ -54,7 +13,7 @@ async function locate(source) {
 export function loadServerModule(source) {
   if (!loading) {
     loading = (async () => {
-      await init({ module_or_path: await locate(source) });
+      await init({ module_or_path: await locateWasm("hypha_core_bg.wasm", import.meta.url, source) });
       return HyphaServer;
     })();
     loading.catch(() => {
@@ -64,16 +23,31 @@ export function loadServerModule(source) {
   return loading;
 }
 
-/**
- * The plugin-source parser of the wasm module (`{parsePlugin, isPluginSource}`); the module must
- * have been loaded by `loadServerModule` (a running server has).
- */
-export async function pluginParser() {
-  if (!loading) throw new Error("hypha-core server is not running");
-  await loading;
-  const { parsePlugin, isPluginSource } = wasmExports;
-  if (typeof parsePlugin !== "function" || typeof isPluginSource !== "function") {
-    throw new Error("this build of hypha-core has no plugin parser");
+/** Where the parser's entry is: the dist chunk next to the bundle, or the source file. */
+const PLUGIN_PARSER_ENTRIES = ["./hypha-core-plugin.mjs", "./plugin-parser.js"];
+let parser = null;
+
+/** The plugin-source parser (`{parsePlugin, isPluginSource}`), imported on first use. */
+export function pluginParser() {
+  if (!parser) {
+    parser = (async () => {
+      let lastError = null;
+      for (const entry of PLUGIN_PARSER_ENTRIES) {
+        let module;
+        try {
+          // A computed specifier: bundlers leave the chunk to be fetched at run time.
+          module = await import(/* webpackIgnore: true */ /* @vite-ignore */ new URL(entry, import.meta.url).href);
+        } catch (e) {
+          lastError = e;
+          continue;
+        }
+        return await module.loadPluginParser();
+      }
+      throw new Error(`cannot load the plugin parser: ${lastError && lastError.message}`);
+    })();
+    parser.catch(() => {
+      parser = null;
+    });
   }
-  return { parsePlugin, isPluginSource };
+  return parser;
 }

@@ -6,21 +6,29 @@ use wasm_bindgen::JsValue;
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ErrorCode {
     /// A constructor or method option is missing or has the wrong type.
+    #[cfg(feature = "server-bridge")]
     InvalidOption,
     /// `message()` got something that is not a frame.
+    #[cfg(feature = "server-bridge")]
     NotAFrame,
     /// A token failed verification.
+    #[cfg(feature = "server-bridge")]
     TokenRejected,
     /// Plugin source that cannot be parsed.
+    #[cfg(feature = "plugin-bridge")]
     InvalidPlugin,
 }
 
 impl ErrorCode {
     fn as_str(self) -> &'static str {
         match self {
+            #[cfg(feature = "server-bridge")]
             Self::InvalidOption => "INVALID_OPTION",
+            #[cfg(feature = "server-bridge")]
             Self::NotAFrame => "INVALID_FRAME",
+            #[cfg(feature = "server-bridge")]
             Self::TokenRejected => "INVALID_TOKEN",
+            #[cfg(feature = "plugin-bridge")]
             Self::InvalidPlugin => "INVALID_PLUGIN",
         }
     }

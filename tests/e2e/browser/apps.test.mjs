@@ -166,15 +166,23 @@ describe("hypha apps: plugin files, templates, lifecycle", () => {
     assert.equal(r.chunkLoaded, true, "imjoy-rpc's page side is loaded when a legacy app appears");
   });
 
-  env.test("imjoy-rpc's page side is not downloaded by a page without legacy apps", async () => {
+  env.test("the plugin parser and imjoy-rpc's page side are downloaded only when needed", async () => {
     const page = await env.page();
     await startCore(page);
-    const loaded = await page.evaluate(async () => {
+    const r = await page.evaluate(async () => {
+      const paths = () => performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname);
       await api.loadApp({ type: "web-worker", src: "/apps/compute-worker.js" });
-      return performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname);
+      await api.loadApp({ src: new URL("/apps/standalone-iframe.html", location.href).href });
+      const before = paths();
+      await api.loadApp({ src: "/apps/hello-worker.imjoy.html" });
+      return { before, after: paths() };
     });
-    assert.ok(loaded.includes("/dist/hypha_core_bg.wasm"));
-    assert.ok(!loaded.includes("/dist/hypha-core-imjoy.mjs"), loaded.join(", "));
+    assert.ok(r.before.includes("/dist/hypha_core_bg.wasm"));
+    for (const lazy of ["/dist/hypha-core-imjoy.mjs", "/dist/hypha-core-plugin.mjs", "/dist/hypha_core_plugin_bg.wasm"]) {
+      assert.ok(!r.before.includes(lazy), `${lazy} loaded without a plugin: ${r.before.join(", ")}`);
+    }
+    assert.ok(r.after.includes("/dist/hypha_core_plugin_bg.wasm"), "a plugin loads the parser");
+    assert.ok(!r.after.includes("/dist/hypha-core-imjoy.mjs"));
   });
 
   env.test("closing an app (closeApp, worker.terminate, removing its window) rejects calls in flight and removes its services", async () => {
