@@ -23,26 +23,26 @@ const EXAMPLES = [
   },
   {
     id: "hello-worker",
-    name: "Hello worker (web-worker plugin)",
-    description: "an .imjoy.html plugin whose script runs in a Web Worker",
+    name: "Hello worker",
+    description: "web-worker plugin: an .imjoy.html file whose script runs in a Web Worker",
     src: here("./apps/hello-worker.imjoy.html"),
   },
   {
     id: "hello-window",
-    name: "Hello window (window plugin)",
-    description: "an .imjoy.html plugin with <window> and <style> blocks",
+    name: "Hello window",
+    description: "window plugin: an .imjoy.html file with <window> and <style> blocks",
     src: here("./apps/hello-window.imjoy.html"),
   },
   {
     id: "background-iframe",
-    name: "Background iframe (iframe plugin)",
-    description: "a hidden iframe plugin with a YAML config and tagged scripts",
+    name: "Background iframe",
+    description: "iframe plugin: hidden, with a YAML config and tagged scripts",
     src: here("./apps/background-iframe.imjoy.html"),
   },
   {
     id: "legacy-imjoy",
     name: "Legacy ImJoy app",
-    description: "an app written for imjoy-rpc, bridged into Hypha",
+    description: "legacy app: written for imjoy-rpc, bridged into Hypha",
     src: here("./apps/legacy-imjoy-app.html"),
   },
 ];

@@ -136,6 +136,50 @@ describe("demo page", () => {
     assert.deepEqual(unexpected, [], "console errors or uncaught exceptions on the demo page");
   });
 
+  env.test("the Examples menu runs one app of each plugin type and a legacy ImJoy app", async () => {
+    const page = await env.page("/", { waitFor: ready });
+    const open = async (example) => {
+      await page.click("#examples-button");
+      await page.click(`[data-example="${example}"]`);
+    };
+    const call = async (panel, fn, args, expected) => {
+      await panel.locator(".console").waitFor();
+      await panel.locator("select").selectOption(fn);
+      await panel.locator("input").fill(args);
+      await panel.locator("button", { hasText: "Call" }).click();
+      await panel.locator(".result", { hasText: expected }).waitFor();
+    };
+
+    await open("hello-worker");
+    const worker = windowTitled(page, "Hello worker");
+    assert.equal(await worker.getAttribute("data-kind"), "app");
+    await call(worker, "hello", '["demo"]', "Hello, demo! (from a web-worker plugin)");
+
+    await open("hello-window");
+    const win = windowTitled(page, "Hello window");
+    await win.frameLocator("iframe").locator("#title", { hasText: "Hello window" }).waitFor();
+    await call(win, "getState", "[]", 'getState → ');
+    assert.match(await win.locator(".result").textContent(), /"title": ?"Hello window"/);
+
+    await open("background-iframe");
+    const hidden = windowTitled(page, "Background iframe");
+    await call(hidden, "double", "[21]", "42");
+
+    await open("legacy-imjoy");
+    const legacy = windowTitled(page, "Legacy ImJoy app");
+    await legacy.frameLocator("iframe").locator("#status", { hasText: "connected (imjoy-rpc)" }).waitFor();
+    await call(legacy, "add", "[2, 3]", "5");
+
+    // Closing the panels stops the apps: only root is left.
+    for (const panel of [worker, win, hidden, legacy]) {
+      await panel.locator("button.close").click();
+      await panel.waitFor({ state: "detached" });
+    }
+    await page.waitForFunction(() => document.querySelectorAll("#tree [data-client-id]").length === 1);
+    assert.deepEqual(await page.evaluate(() => window.api.listApps()), []);
+    assert.deepEqual(page.errors, [], "console errors or uncaught exceptions on the demo page");
+  });
+
   env.test("?app=URL loads an app at start", async () => {
     const page = await env.page("/?app=./apps/compute-worker.js", { waitFor: ready });
     await page.locator('.panel[data-kind="worker"] .console').waitFor();
