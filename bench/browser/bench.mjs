@@ -106,6 +106,11 @@ export function environment() {
   };
 }
 
+/** The HyphaCore under test (for profile.mjs diagnostics). */
+export function instance() {
+  return hc;
+}
+
 /** import() + new HyphaCore() + start(). */
 export async function start(moduleUrl) {
   const t0 = now();
@@ -221,6 +226,22 @@ export function setupRaw(url) {
   rawWorker = new Worker(url);
   rawPending = [];
   rawWorker.onmessage = (event) => rawPending.shift()(event.data); // replies come in order
+}
+
+/** new Worker(url) → its first message (raw-worker.js?rpc: after importScripts of hypha-rpc). */
+export async function workerBoot(url) {
+  const mark = workers.length;
+  try {
+    const t0 = now();
+    const worker = new Worker(url);
+    await new Promise((resolve, reject) => {
+      worker.onmessage = resolve;
+      worker.onerror = (e) => reject(new Error(`worker error: ${e.message}`));
+    });
+    return { bootMs: now() - t0 };
+  } finally {
+    terminateSince(mark);
+  }
 }
 
 /** Terminate every Worker this page started. */

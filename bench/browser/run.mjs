@@ -12,34 +12,31 @@
 // --out FILE   JSON results (default bench/browser/results.json)
 // --verbose    per-file download sizes and the browser console
 //
+// BENCH_STEP_TIMEOUT_MS overrides the time limit of each measurement (120 s; 30 s with --quick).
+//
 // Env: CHROMIUM_BIN (default /usr/bin/chromium), HYPHA_CORE_REF_DIR (an unpacked hypha-core
 // package; default ~/.cache/hypha-core-tools/hypha-core-0.20.86/package, fetched with
 // `npm pack` when missing).
 //
 // Each implementation gets a fresh browser context (own cache and heap) and page. bench.mjs does
 // the measuring in the page; see bench/README.md ("Browser benchmark") for what each row means.
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { cpus, homedir, loadavg, tmpdir } from "node:os";
-import { dirname, extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import { chromium } from "playwright-core";
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(HERE, "..", "..");
-const REF_VERSION = "0.20.86";
-const CHROMIUM = process.env.CHROMIUM_BIN || process.env.CHROME_BIN || "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
+import {
+  HERE,
+  REF_VERSION,
+  REPO,
+  ensureReference,
+  launchChromium,
+  median,
+  openPage,
+  reason,
+  startServer,
+  withTimeout,
+} from "./lib.mjs";
 
 // ------------------------------------------------------------------ options
 
@@ -88,7 +85,7 @@ function plan(quick) {
         loads: 2,
         heapCalls: 1000,
         raw: { warm: 20, n: 200, total: 2000, maxMs: 300 },
-        stepTimeoutMs: 30_000,
+        stepTimeoutMs: Number(process.env.BENCH_STEP_TIMEOUT_MS) || 30_000,
       }
     : {
         startups: 5,
@@ -102,143 +99,7 @@ function plan(quick) {
       };
 }
 
-// ------------------------------------------------------------------ the reference package
-
-function cacheRoot() {
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "hypha-core-tools");
-}
-
-/** The unpacked hypha-core@0.20.86 package directory; `npm pack` + tar when not cached yet. */
-function ensureReference() {
-  if (process.env.HYPHA_CORE_REF_DIR) return resolve(process.env.HYPHA_CORE_REF_DIR);
-  const dir = join(cacheRoot(), `hypha-core-${REF_VERSION}`);
-  const pkg = join(dir, "package");
-  if (existsSync(join(pkg, "dist", "hypha-core.mjs"))) return pkg;
-  console.error(`[bench] fetching hypha-core@${REF_VERSION} into ${dir} (npm pack)`);
-  const tmp = mkdtempSync(join(tmpdir(), "hypha-core-ref-"));
-  try {
-    const name = execFileSync("npm", ["pack", `hypha-core@${REF_VERSION}`, "--silent", "--pack-destination", tmp], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-    })
-      .trim()
-      .split("\n")
-      .pop();
-    mkdirSync(dir, { recursive: true });
-    execFileSync("tar", ["xzf", join(tmp, name), "-C", dir], { stdio: "inherit" });
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  if (!existsSync(join(pkg, "dist", "hypha-core.mjs"))) throw new Error(`${pkg}/dist/hypha-core.mjs missing after npm pack`);
-  return pkg;
-}
-
-// ------------------------------------------------------------------ static server
-
-const TYPES = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".json": "application/json; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
-  ".wasm": "application/wasm",
-};
-
-/**
- * Serves `mounts` (URL prefix → directory) on a free 127.0.0.1 port, GET/HEAD only. Responses
- * carry COOP/COEP so the page is cross-origin isolated (5 µs performance.now()), and an ETag with
- * `no-cache`, so a repeated load (the same worker script again) is a 304, as from a real server.
- */
-async function startServer(mounts) {
-  const lookup = (pathname) => {
-    let decoded;
-    try {
-      decoded = decodeURIComponent(pathname);
-    } catch {
-      return null;
-    }
-    if (decoded.includes("\0") || decoded.includes("\\") || decoded.split("/").includes("..")) return null;
-    for (const [prefix, root] of mounts) {
-      if (!decoded.startsWith(prefix)) continue;
-      const file = resolve(root, ...decoded.slice(prefix.length).split("/").filter(Boolean));
-      if (file !== root && !file.startsWith(root + sep)) return null;
-      return file;
-    }
-    return null;
-  };
-  const server = createServer((req, res) => {
-    const headers = {
-      "cross-origin-opener-policy": "same-origin",
-      "cross-origin-embedder-policy": "require-corp",
-      "cross-origin-resource-policy": "same-origin",
-      "x-content-type-options": "nosniff",
-    };
-    const url = new URL(req.url, "http://127.0.0.1");
-    const file = lookup(url.pathname);
-    let stat = null;
-    try {
-      if (file) stat = statSync(file);
-    } catch {
-      stat = null;
-    }
-    if ((req.method !== "GET" && req.method !== "HEAD") || !stat || !stat.isFile()) {
-      res.writeHead(stat ? 405 : 404, { ...headers, "content-type": "text/plain" });
-      return res.end("no\n");
-    }
-    const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
-    Object.assign(headers, { etag, "cache-control": "no-cache" });
-    if (req.headers["if-none-match"] === etag) {
-      res.writeHead(304, headers);
-      return res.end();
-    }
-    res.writeHead(200, {
-      ...headers,
-      "content-type": TYPES[extname(file)] || "application/octet-stream",
-      "content-length": stat.size,
-    });
-    if (req.method === "HEAD") return res.end();
-    createReadStream(file).on("error", () => res.destroy()).pipe(res);
-  });
-  await new Promise((ok, fail) => {
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", ok);
-  });
-  return {
-    origin: `http://127.0.0.1:${server.address().port}`,
-    lookup,
-    close: () =>
-      new Promise((ok) => {
-        server.close(ok);
-        server.closeAllConnections();
-      }),
-  };
-}
-
 // ------------------------------------------------------------------ helpers
-
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-function reason(error) {
-  let text = String((error && error.message) || error);
-  text = text.replace(/^(page|frame)\.evaluate: /, "").replace(/^Error: /, "");
-  text = text.split("\n")[0].trim();
-  return text.length > 90 ? text.slice(0, 87) + "..." : text;
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms / 1000} s (${what})`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Median of each numeric field of `runs` (objects with the same keys). */
 function medianOf(runs) {
@@ -252,40 +113,6 @@ function medianOf(runs) {
 const MiB = 1024 * 1024;
 
 // ------------------------------------------------------------------ one implementation
-
-/**
- * Opens a fresh context + page on the bench page, with every response recorded and every
- * request leaving 127.0.0.1 refused (and recorded: the run is offline).
- */
-async function openPage(browser, origin, opts, label) {
-  const context = await browser.newContext();
-  context.setDefaultTimeout(60_000);
-  const responses = [];
-  const blocked = [];
-  await context.route(
-    (url) => !url.href.startsWith(origin + "/"),
-    (route) => {
-      blocked.push(route.request().url());
-      return route.abort("internetdisconnected");
-    },
-  );
-  const page = await context.newPage();
-  page.logs = [];
-  page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }));
-  page.on("console", (msg) => {
-    const line = `[${msg.type()}] ${msg.text()}`;
-    if (page.logs.length < 2000) page.logs.push(line);
-    if (opts.verbose) console.error(`  ${label} console ${line}`);
-  });
-  page.on("pageerror", (error) => {
-    const line = `[pageerror] ${error.message}`;
-    page.logs.push(line);
-    if (opts.verbose) console.error(`  ${label} ${line}`);
-  });
-  await page.goto(`${origin}/bench/index.html`);
-  await page.waitForFunction(() => window.benchReady === true);
-  return { context, page, responses, blocked };
-}
 
 /** gzip -9 size of every file the page fetched, by category. */
 function downloads(responses, blocked, server, origin, impl) {
@@ -404,6 +231,11 @@ async function measure(browser, server, impl, opts) {
     await after("rawSetup", "rawSmallFlight", () => call("throughput", "raw", "small", P.raw.total, P.raw.maxMs));
     await after("rawSetup", "rawBigSeq", () => call("latency", "raw", "big", P.big.warm, P.big.n));
     await after("rawSetup", "rawBigFlight", () => call("throughput", "raw", "big", P.big.total, P.big.maxMs));
+    await step("rawBoot", async () => {
+      const runs = [];
+      for (let i = 0; i < P.mounts; i++) runs.push(await call("workerBoot", `${origin}/bench/raw-worker.js?rpc`));
+      return medianOf(runs);
+    });
     await page.evaluate(() => window.bench.cleanupWorkers()).catch(() => {});
     result.downloads = downloads(responses, blocked, server, origin, impl);
     result.consoleErrors = page.logs.filter((l) => /^\[(error|pageerror)\]/.test(l)).slice(0, 20);
@@ -458,6 +290,7 @@ function rows(P) {
     { label: "baseline: bare worker postMessage, small: p50", get: ms("rawSmallSeq", "p50"), fmt: fmtMs, aim: "(floor)" },
     { label: "baseline: bare worker postMessage, small: 32 in flight", get: ms("rawSmallFlight", "callsPerS"), fmt: fmtRate, aim: "(ceiling)" },
     { label: "baseline: bare worker postMessage, 100 KiB: p50", get: ms("rawBigSeq", "p50"), fmt: fmtMs, aim: "(floor)" },
+    { label: `baseline: new Worker + importScripts(hypha-rpc) → first message (median of ${P.mounts})`, get: ms("rawBoot", "bootMs"), fmt: fmtMs, aim: "(floor of mount)" },
   ];
 }
 
@@ -523,7 +356,6 @@ async function main() {
   }
   const rpcDist = join(REPO, "node_modules", "hypha-rpc", "dist");
   if (!existsSync(join(rpcDist, "hypha-rpc-websocket.min.js"))) throw new Error(`${rpcDist} is missing: run npm ci`);
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found (set CHROMIUM_BIN)`);
   const refDir = impls.includes("reference") ? ensureReference() : null;
 
   const mounts = [
@@ -535,11 +367,7 @@ async function main() {
   const server = await startServer(mounts);
   // launch() runs Chromium on a fresh temporary profile; each implementation then gets its own
   // context (separate cache, storage and renderer process).
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: process.env.HEADFUL !== "1",
-    args: CHROMIUM_FLAGS,
-  });
+  const browser = await launchChromium();
   const loadBefore = loadavg()[0].toFixed(2);
   const perImpl = { reference: [], ours: [] };
   const started = Date.now();
