@@ -1,0 +1,200 @@
+// Shared by the browser benchmark's driver (run.mjs) and profiler (profile.mjs): the reference
+// package in a cache directory, the static server, Chromium, and a fresh bench page.
+import { execFileSync } from "node:child_process";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import { homedir, tmpdir } from "node:os";
+import { dirname, extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const REPO = resolve(HERE, "..", "..");
+export const REF_VERSION = "0.20.86";
+export const CHROMIUM = process.env.CHROMIUM_BIN || process.env.CHROME_BIN || "/usr/bin/chromium";
+export const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+// ------------------------------------------------------------------ the reference package
+
+function cacheRoot() {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "hypha-core-tools");
+}
+
+/** The unpacked hypha-core@0.20.86 package directory; `npm pack` + tar when not cached yet. */
+export function ensureReference() {
+  if (process.env.HYPHA_CORE_REF_DIR) return resolve(process.env.HYPHA_CORE_REF_DIR);
+  const dir = join(cacheRoot(), `hypha-core-${REF_VERSION}`);
+  const pkg = join(dir, "package");
+  if (existsSync(join(pkg, "dist", "hypha-core.mjs"))) return pkg;
+  console.error(`[bench] fetching hypha-core@${REF_VERSION} into ${dir} (npm pack)`);
+  const tmp = mkdtempSync(join(tmpdir(), "hypha-core-ref-"));
+  try {
+    const name = execFileSync("npm", ["pack", `hypha-core@${REF_VERSION}`, "--silent", "--pack-destination", tmp], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    })
+      .trim()
+      .split("\n")
+      .pop();
+    mkdirSync(dir, { recursive: true });
+    execFileSync("tar", ["xzf", join(tmp, name), "-C", dir], { stdio: "inherit" });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  if (!existsSync(join(pkg, "dist", "hypha-core.mjs"))) throw new Error(`${pkg}/dist/hypha-core.mjs missing after npm pack`);
+  return pkg;
+}
+
+// ------------------------------------------------------------------ static server
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".wasm": "application/wasm",
+};
+
+/**
+ * Serves `mounts` (URL prefix → directory) on a free 127.0.0.1 port, GET/HEAD only. Responses
+ * carry COOP/COEP so the page is cross-origin isolated (5 µs performance.now()), and an ETag with
+ * `no-cache`, so a repeated load (the same worker script again) is a 304, as from a real server.
+ */
+export async function startServer(mounts) {
+  const lookup = (pathname) => {
+    let decoded;
+    try {
+      decoded = decodeURIComponent(pathname);
+    } catch {
+      return null;
+    }
+    if (decoded.includes("\0") || decoded.includes("\\") || decoded.split("/").includes("..")) return null;
+    for (const [prefix, root] of mounts) {
+      if (!decoded.startsWith(prefix)) continue;
+      const file = resolve(root, ...decoded.slice(prefix.length).split("/").filter(Boolean));
+      if (file !== root && !file.startsWith(root + sep)) return null;
+      return file;
+    }
+    return null;
+  };
+  const server = createServer((req, res) => {
+    const headers = {
+      "cross-origin-opener-policy": "same-origin",
+      "cross-origin-embedder-policy": "require-corp",
+      "cross-origin-resource-policy": "same-origin",
+      "x-content-type-options": "nosniff",
+    };
+    const url = new URL(req.url, "http://127.0.0.1");
+    const file = lookup(url.pathname);
+    let stat = null;
+    try {
+      if (file) stat = statSync(file);
+    } catch {
+      stat = null;
+    }
+    if ((req.method !== "GET" && req.method !== "HEAD") || !stat || !stat.isFile()) {
+      res.writeHead(stat ? 405 : 404, { ...headers, "content-type": "text/plain" });
+      return res.end("no\n");
+    }
+    const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+    Object.assign(headers, { etag, "cache-control": "no-cache" });
+    if (req.headers["if-none-match"] === etag) {
+      res.writeHead(304, headers);
+      return res.end();
+    }
+    res.writeHead(200, {
+      ...headers,
+      "content-type": TYPES[extname(file)] || "application/octet-stream",
+      "content-length": stat.size,
+    });
+    if (req.method === "HEAD") return res.end();
+    createReadStream(file).on("error", () => res.destroy()).pipe(res);
+  });
+  await new Promise((ok, fail) => {
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", ok);
+  });
+  return {
+    origin: `http://127.0.0.1:${server.address().port}`,
+    lookup,
+    close: () =>
+      new Promise((ok) => {
+        server.close(ok);
+        server.closeAllConnections();
+      }),
+  };
+}
+
+// ------------------------------------------------------------------ helpers
+
+export const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export function reason(error) {
+  let text = String((error && error.message) || error);
+  text = text.replace(/^(page|frame)\.evaluate: /, "").replace(/^Error: /, "");
+  text = text.split("\n")[0].trim();
+  return text.length > 90 ? text.slice(0, 87) + "..." : text;
+}
+
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timeout after ${ms / 1000} s (${what})`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Debian's Chromium with the flags of the browser e2e tests, on a fresh temporary profile. */
+export async function launchChromium() {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found (set CHROMIUM_BIN)`);
+  return await chromium.launch({ executablePath: CHROMIUM, headless: process.env.HEADFUL !== "1", args: CHROMIUM_FLAGS });
+}
+
+/**
+ * Opens a fresh context + page on the bench page, with every response recorded and every
+ * request leaving 127.0.0.1 refused (and recorded: the run is offline).
+ */
+export async function openPage(browser, origin, opts, label) {
+  const context = await browser.newContext();
+  context.setDefaultTimeout(60_000);
+  const responses = [];
+  const blocked = [];
+  await context.route(
+    (url) => !url.href.startsWith(origin + "/"),
+    (route) => {
+      blocked.push(route.request().url());
+      return route.abort("internetdisconnected");
+    },
+  );
+  const page = await context.newPage();
+  page.logs = [];
+  page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }));
+  page.on("console", (msg) => {
+    const line = `[${msg.type()}] ${msg.text()}`;
+    if (page.logs.length < 2000) page.logs.push(line);
+    if (opts.verbose) console.error(`  ${label} console ${line}`);
+  });
+  page.on("pageerror", (error) => {
+    const line = `[pageerror] ${error.message}`;
+    page.logs.push(line);
+    if (opts.verbose) console.error(`  ${label} ${line}`);
+  });
+  await page.goto(`${origin}/bench/index.html`);
+  await page.waitForFunction(() => window.benchReady === true);
+  return { context, page, responses, blocked };
+}
