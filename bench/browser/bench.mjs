@@ -204,6 +204,30 @@ export async function loadApp(src) {
   }
 }
 
+/** A web-worker plugin (ImJoy/Hypha plugin source) exporting `echo`, loaded inline. */
+const ECHO_PLUGIN = `<config lang="json">
+{"name": "bench echo plugin", "type": "web-worker", "version": "0.1.0"}
+</config>
+<script lang="javascript">
+api.export({ name: "bench echo plugin", echo: (x) => x });
+</script>`;
+
+/** loadApp({src: <plugin source>}) → first echo answered: the app template path. */
+export async function loadPlugin() {
+  const mark = workers.length;
+  try {
+    const t0 = now();
+    const svc = await api.loadApp({ src: ECHO_PLUGIN });
+    const t1 = now();
+    if (!svc || typeof svc.echo !== "function") throw new Error("loadApp resolved without the plugin's echo service");
+    checkEcho(SMALL, await svc.echo(SMALL));
+    const t2 = now();
+    return { loadMs: t1 - t0, firstCallMs: t2 - t0 };
+  } finally {
+    terminateSince(mark);
+  }
+}
+
 /** `n` sequential in-tab small calls (the heap measurement runs GC around this). */
 export async function callMany(n) {
   const call = target("inTab");
