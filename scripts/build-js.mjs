@@ -56,6 +56,25 @@ const hyphaRpcWithoutConnectSleep = {
   },
 };
 
+// @msgpack/msgpack 2.8 (hypha-rpc's codec) encodes and decodes every string, even two characters
+// long, through TextEncoder/TextDecoder in browsers (threshold 0; 200 in Node), and those calls
+// were a sixth of the page's time per in-tab call. Browsers get Node's threshold: strings under
+// 200 bytes use msgpack's own loop. Fails the build if the file changes.
+const MSGPACK_BROWSER_THRESHOLD = /\n(\s*)\? 200\n\s*: 0;/g;
+const msgpackStringThreshold = {
+  name: "msgpack-string-threshold",
+  setup(b) {
+    b.onLoad({ filter: /@msgpack[\\/]msgpack[\\/].*[\\/]utils[\\/]utf8\.m?js$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8");
+      const found = source.match(MSGPACK_BROWSER_THRESHOLD) || [];
+      if (found.length !== 2) {
+        throw new Error(`${args.path}: expected the two TextEncoder/TextDecoder thresholds, found ${found.length}`);
+      }
+      return { contents: source.replace(MSGPACK_BROWSER_THRESHOLD, "\n$1? 200\n$1: 200;"), loader: "js" };
+    });
+  },
+};
+
 // tweetnacl (hypha-rpc's optional end-to-end encryption) falls back to Node's `crypto` module
 // where there is no `self.crypto`; give it Web Crypto instead of a Node built-in.
 const nodeCryptoShim = {
@@ -99,7 +118,12 @@ const result = await build({
   legalComments: "none",
   metafile: true,
   logLevel: "warning",
-  plugins: [hyphaRpcFromSource, hyphaRpcWithoutConnectSleep, noEncryption ? withoutTweetnacl : nodeCryptoShim],
+  plugins: [
+    hyphaRpcFromSource,
+    hyphaRpcWithoutConnectSleep,
+    msgpackStringThreshold,
+    noEncryption ? withoutTweetnacl : nodeCryptoShim,
+  ],
   banner: { js: "// hypha-core (Rust/WebAssembly edition): https://github.com/ - MIT" },
 });
 
@@ -150,7 +174,7 @@ await build({
   minify: !dev,
   legalComments: "none",
   logLevel: "warning",
-  plugins: [hyphaRpcWithoutConnectSleep, nodeCryptoShim],
+  plugins: [hyphaRpcWithoutConnectSleep, msgpackStringThreshold, nodeCryptoShim],
 });
 
 // The bundle must still locate its .wasm relative to itself.
