@@ -7,7 +7,9 @@
 #   5. js       build dist/ (wasm + JS facade) and test the HyphaCore facade (node --test js/test)
 #   6. browser  the demo and HyphaCore in Chromium via playwright-core (node --test tests/e2e/browser/)
 #   7. node     end-to-end tests with the npm hypha-rpc client (node --test)
-#   8. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
+#   8. refspecs hypha-core@0.20.86's own Playwright specs, against its bundle and ours (offline):
+#               ours must pass at least as many, and every one the reference passes
+#   9. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
 #
 # Usage: scripts/test.sh [STAGE...]   (default: all stages; e.g. `scripts/test.sh build node`)
 set -Eeuo pipefail
@@ -18,7 +20,7 @@ cd "$REPO_ROOT"
 # shellcheck source=scripts/lib/deps.sh
 source "$REPO_ROOT/scripts/lib/deps.sh"
 
-ALL_STAGES=(lint unit build wasm js browser node python)
+ALL_STAGES=(lint unit build wasm js browser node refspecs python)
 if [ "$#" -gt 0 ]; then
   STAGES=("$@")
   for s in "${STAGES[@]}"; do
@@ -79,7 +81,7 @@ trap on_err ERR
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 if want lint; then
-  banner lint "1/8 dependencies, cargo fmt --check, cargo clippy"
+  banner lint "1/9 dependencies, cargo fmt --check, cargo clippy"
   ensure_rust_components rustfmt clippy
   if want node || want js || want browser; then ensure_node_modules; fi
   if want python; then ensure_python_venv; fi
@@ -99,13 +101,13 @@ else
 fi
 
 if want unit; then
-  banner unit "2/8 cargo test --workspace"
+  banner unit "2/9 cargo test --workspace"
   cargo test --workspace
   done_stage
 fi
 
 if want build || want node || want python; then
-  banner build "3/8 cargo build -p hypha-core-server"
+  banner build "3/9 cargo build -p hypha-core-server"
   cargo build -p hypha-core-server
   HYPHA_CORE_SERVER_BIN="$REPO_ROOT/target/debug/hypha-core-server"
   [ -x "$HYPHA_CORE_SERVER_BIN" ] || { echo "missing $HYPHA_CORE_SERVER_BIN" >&2; false; }
@@ -115,7 +117,7 @@ if want build || want node || want python; then
 fi
 
 if want wasm; then
-  banner wasm "4/8 wasm-pack test --headless --chrome (tests/web.rs)"
+  banner wasm "4/9 wasm-pack test --headless --chrome (tests/web.rs)"
   ensure_wasm_target
   ensure_wasm_pack
   ensure_wasm_bindgen_cli
@@ -125,7 +127,7 @@ if want wasm; then
 fi
 
 if want js; then
-  banner js "5/8 build dist/ and node --test js/test/"
+  banner js "5/9 build dist/ and node --test js/test/"
   ensure_node_modules
   ensure_chromium
   bash scripts/build-wasm.sh
@@ -135,7 +137,7 @@ if want js; then
 fi
 
 if want browser; then
-  banner browser "6/8 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
+  banner browser "6/9 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
   ensure_playwright_core
   if ! want js; then
     bash scripts/build-wasm.sh
@@ -146,7 +148,7 @@ if want browser; then
 fi
 
 if want node; then
-  banner node "7/8 node --test tests/e2e/node/"
+  banner node "7/9 node --test tests/e2e/node/"
   ws_flag="$(node_websocket_flags)"
   # TAP reporter: ends with the '# pass N' / '# fail N' summary lines.
   NODE_OPTIONS="${NODE_OPTIONS:-} ${ws_flag}" \
@@ -154,8 +156,18 @@ if want node; then
   done_stage
 fi
 
+if want refspecs; then
+  banner refspecs "8/9 hypha-core's own integration specs: reference bundle vs ours (tests/refspecs/run.sh)"
+  if ! want js && ! want browser; then
+    bash scripts/build-wasm.sh
+    node scripts/build-js.mjs
+  fi
+  bash tests/refspecs/run.sh
+  done_stage
+fi
+
 if want python; then
-  banner python "8/8 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
+  banner python "9/9 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
   # Last stage: pytest's own summary line is the last line of the output.
   # Its exit code is ours, so exit 5 (no tests collected) fails the run too.
   trap - ERR
