@@ -8,6 +8,9 @@
 //   REFSPECS_LABEL    "reference" or "ours" (names the output folder)
 //   REFSPECS_JSON     where the JSON report goes
 //   REFSPECS_WORKERS  parallel workers (default 2)
+//   REFSPECS_MIRROR_PORT, REFSPECS_MIRROR_HOSTS
+//                     when set (run.sh without --no-mirror): the 127.0.0.1 port of the HTTPS CDN
+//                     mirror (cdn-mirror.mjs) and the comma-separated hosts it stands in for
 //
 // The specs hard-code http://localhost:8080. Chromium's --host-resolver-rules sends that
 // host:port to REFSPECS_PORT, so both sites can run at once, each on its own port, while every
@@ -16,8 +19,13 @@
 // Other differences from the reference's playwright.config.js, all about the machine, not the
 // specs: Chromium only (Debian's /usr/bin/chromium, no browser download), our static server
 // instead of `npm start` (webpack), no retries, no html report/video/screenshots. The test
-// timeout stays at Playwright's default (30 s), as in the reference's config. Offline, CDN
-// requests fail at DNS in milliseconds, so nothing is routed or blocked here.
+// timeout stays at Playwright's default (30 s), as in the reference's config.
+//
+// CDNs: with the mirror, the same --host-resolver-rules send <host>:443 of each mirrored CDN
+// host to the mirror, whose self-signed certificate Chromium accepts only because of
+// --ignore-certificate-errors (here, in this test config, nowhere else). Hosts it does not
+// mirror, and every CDN with --no-mirror, fail at DNS in milliseconds (offline), so nothing is
+// routed or blocked in Playwright itself. Both sites get exactly the same rules.
 import { defineConfig, devices } from "@playwright/test";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +39,9 @@ const need = (name) => {
 const site = need("REFSPECS_SITE");
 const label = need("REFSPECS_LABEL");
 const port = Number(need("REFSPECS_PORT"));
+const mirrorPort = Number(process.env.REFSPECS_MIRROR_PORT || 0);
+const mirrorHosts = mirrorPort ? need("REFSPECS_MIRROR_HOSTS").split(",").filter(Boolean) : [];
+const hostRules = [`MAP localhost:8080 127.0.0.1:${port}`, ...mirrorHosts.map((h) => `MAP ${h}:443 127.0.0.1:${mirrorPort}`)];
 
 export default defineConfig({
   testDir: join(here, "test", "integration"),
@@ -63,7 +74,8 @@ export default defineConfig({
             "--disable-sync",
             "--no-first-run",
             "--disable-dev-shm-usage",
-            `--host-resolver-rules=MAP localhost:8080 127.0.0.1:${port}`,
+            `--host-resolver-rules=${hostRules.join(", ")}`,
+            ...(mirrorPort ? ["--ignore-certificate-errors"] : []),
           ],
         },
       },

@@ -3,12 +3,14 @@
 # npm package, unchanged) against the reference's bundle and against ours, offline, and compares.
 #
 #   tests/refspecs/run.sh [--dist DIR] [--only ours|reference] [--workers N] [--serial] [--keep]
+#                         [--no-mirror]
 #
 #   --dist DIR     our build to test (default: <repo>/dist); copied at the start of the run
 #   --only WHICH   run one site only (no comparison)
 #   --workers N    Playwright workers per site (default 2)
 #   --serial       run the sites one after the other (default: both at once, ~4 min in all)
 #   --keep         keep the work dir (sites, specs, JSON reports, test output) and print its path
+#   --no-mirror    no CDN mirror: every CDN request fails at DNS, as offline
 #
 # The browser sees each site at http://localhost:8080/, the address the specs hard-code; each is
 # really served on its own free 127.0.0.1 port (see playwright.config.mjs), so 8080 may be busy.
@@ -16,10 +18,15 @@
 #   ours      = the package's public/ + our dist/ on top (hypha-core.mjs, hypha_core_bg.wasm,
 #               hypha-core-imjoy.mjs and the app templates, which replace the reference's
 #               CDN-loading hypha-app-iframe.html / hypha-app-webworker.js)
-# Offline, specs that need a CDN (WinBox, VANTA, hypha-rpc from jsDelivr, if.imjoy.io) fail for
-# both sites. Exit status: 0 when ours passes at least as many tests as the reference and no test
+# CDNs: the pages and templates load WinBox, three.js, VANTA and hypha-rpc from CDNs, and one spec
+# loads imjoy-core's plugin templates from GitHub. By default cdn-mirror.mjs serves those files
+# from their npm packages over HTTPS on a loopback port, and Chromium is pointed at it for those
+# hosts only (the table it prints at the start; see README.md). Both sites see the same mirror.
+# What it does not have (if.imjoy.io, pyodide, the logo) fails quickly for both sites.
+# Exit status: 0 when ours passes at least as many tests as the reference and no test
 # regressed; 1 otherwise; 2 when the harness itself failed. Cached under $HYPHA_TOOLS_DIR
-# (~/.cache/hypha-core-tools): the reference package and the @playwright/test runner.
+# (~/.cache/hypha-core-tools): the reference package, the @playwright/test runner and
+# cdn-mirror/ (the mirrored npm packages and the mirror's certificate).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -35,8 +42,9 @@ ONLY=""
 WORKERS=2
 SERIAL=0
 KEEP=0
+MIRROR=1
 
-usage() { sed -n '5,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '5,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --dist) DIST="$2"; shift 2 ;;
@@ -47,6 +55,7 @@ while [ "$#" -gt 0 ]; do
     --workers=*) WORKERS="${1#*=}"; shift ;;
     --serial) SERIAL=1; shift ;;
     --keep) KEEP=1; shift ;;
+    --no-mirror) MIRROR=0; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -103,6 +112,7 @@ cleanup() {
     for k in "${!pids[@]}"; do kill -0 "${pids[$k]}" 2>/dev/null || unset "pids[$k]"; done
     sleep 0.1
   done
+  if [ -n "${MIRROR_PID:-}" ]; then kill "$MIRROR_PID" 2>/dev/null || true; fi
   if [ "$KEEP" -eq 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -135,7 +145,31 @@ if [ "$ONLY" != reference ]; then
   cp -R "$WORK/our-dist/." "$WORK/site-ours/"
 fi
 
-# --- 4. run the specs against each site --------------------------------------------------------
+# --- 4. the CDN mirror -------------------------------------------------------------------------
+MIRROR_PID=""
+MIRROR_CACHE="$HYPHA_TOOLS_DIR/cdn-mirror"
+if [ "$MIRROR" -eq 1 ]; then
+  node "$HERE/cdn-mirror.mjs" prepare --cache "$MIRROR_CACHE" || die "cdn-mirror prepare failed"
+  node "$HERE/cdn-mirror.mjs" serve --cache "$MIRROR_CACHE" --host 127.0.0.1 --port 0 \
+    >"$WORK/cdn-mirror.out" 2>"$WORK/cdn-mirror.log" &
+  MIRROR_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    grep -q '^SERVING ' "$WORK/cdn-mirror.out" 2>/dev/null && break
+    kill -0 "$MIRROR_PID" 2>/dev/null || { cat "$WORK/cdn-mirror.log" >&2; die "cdn-mirror did not start"; }
+    sleep 0.1
+  done
+  MIRROR_PORT="$(sed -n 's/^SERVING https:\/\/[^:]*:\([0-9]*\)$/\1/p' "$WORK/cdn-mirror.out")"
+  [ -n "$MIRROR_PORT" ] || die "cdn-mirror did not say its port"
+  MIRROR_HOSTS="$(node "$HERE/cdn-mirror.mjs" hosts)"
+  export REFSPECS_MIRROR_PORT="$MIRROR_PORT" REFSPECS_MIRROR_HOSTS="$MIRROR_HOSTS"
+  log "CDN mirror on 127.0.0.1:$MIRROR_PORT (https, self-signed) for ${MIRROR_HOSTS//,/, }; from npm:"
+  node "$HERE/cdn-mirror.mjs" table --cache "$MIRROR_CACHE" | sed 's/^/[refspecs]   /' >&2
+  log "not mirrored: if.imjoy.io (fails at DNS); pyodide on cdn.jsdelivr.net and the logo on raw.githubusercontent.com (404 from the mirror)"
+else
+  log "no CDN mirror (--no-mirror): every CDN request fails at DNS, for both sites"
+fi
+
+# --- 5. run the specs against each site --------------------------------------------------------
 # Prints N distinct free ports of 127.0.0.1.
 free_ports() {
   node -e '
