@@ -317,7 +317,22 @@ fn get_service_asks_the_provider_and_absolutizes_its_targets() {
     assert_eq!(ask.str("ws"), Some("lab"), "the provider's own workspace");
     assert_eq!(ask.main["user"]["id"], "root");
     assert_eq!(ask.args(), vec![json!("svc")]);
-    assert_eq!(ask.extra.as_ref().unwrap()["promise"], "*");
+    // The promise spelled out, not hypha-rpc 0.21's "*" shorthand: 0.20 clients misread that.
+    let session_id = ask.str("session").expect("the question has a session");
+    let promise = &ask.extra.as_ref().unwrap()["promise"];
+    for name in ["heartbeat", "resolve", "reject"] {
+        assert_eq!(
+            promise[name],
+            json!({
+                "_rtype": "method",
+                "_rtarget": "workspace-manager",
+                "_rmethod": format!("{session_id}.{name}"),
+                "_rpromise": false,
+            }),
+            "{name}"
+        );
+    }
+    assert_eq!(promise["interval"], 15);
     assert!(
         h.reply(&caller, &session).is_none(),
         "answered before the provider"

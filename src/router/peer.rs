@@ -142,8 +142,7 @@ impl Router {
                     .open(target_conn, requester.clone(), then, deadline);
                 let payload = Value::Map(vec![
                     ("args".into(), Value::Array(args)),
-                    ("promise".into(), "*".into()),
-                    ("t".into(), ASK_HEARTBEAT_SECS.into()),
+                    ("promise".into(), self.ask_promise(&ask)),
                 ]);
                 // Stamped with the target's own workspace, so it serves its protected services.
                 self.send_from_manager(target_conn, &target, method, Some(ask), payload);
@@ -165,6 +164,31 @@ impl Router {
                 self.manager_call(now, requester.conn, inner, depth + 1);
             }
         }
+    }
+
+    /// The promise of a manager question, spelled out (`{heartbeat, resolve, reject, interval}`,
+    /// each a `_rtype: "method"` on the manager) rather than hypha-rpc 0.21's `"*"` shorthand,
+    /// which hypha-rpc 0.20 clients (still loaded by pages in the wild) take for the object
+    /// itself; 0.21 expands `"*"` into exactly this.
+    fn ask_promise(&self, session: &str) -> Value {
+        let target = self
+            .manager_addr
+            .split_once('/')
+            .map_or(self.manager_addr.as_str(), |(_, client)| client);
+        let callback = |name: &str| {
+            Value::Map(vec![
+                ("_rtype".into(), "method".into()),
+                ("_rtarget".into(), target.into()),
+                ("_rmethod".into(), format!("{session}.{name}").into()),
+                ("_rpromise".into(), false.into()),
+            ])
+        };
+        Value::Map(vec![
+            ("heartbeat".into(), callback("heartbeat")),
+            ("resolve".into(), callback("resolve")),
+            ("reject".into(), callback("reject")),
+            ("interval".into(), ASK_HEARTBEAT_SECS.into()),
+        ])
     }
 
     /// Tell the requester its call is still being worked on (`<session>.heartbeat`).
