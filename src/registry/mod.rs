@@ -9,7 +9,7 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 pub use ids::{is_valid_service_name, ClientAddr, ConnId, ServiceId};
 pub use service::{ServiceRecord, Visibility};
@@ -27,7 +27,45 @@ pub struct ClientRecord {
     /// Who it is.
     pub user: User,
     /// Event types it subscribed to with `subscribe`.
-    pub subscriptions: BTreeSet<String>,
+    pub subscriptions: Subscriptions,
+}
+
+/// The event types a client subscribed to. A client holds a few (the manager caps them at a few
+/// hundred), so a plain list does; a set type would cost kilobytes of wasm for nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscriptions(Vec<String>);
+
+impl Subscriptions {
+    /// Whether `event` is subscribed to.
+    pub fn contains(&self, event: &str) -> bool {
+        self.0.iter().any(|e| e == event)
+    }
+
+    /// Subscribe to `event`; false if it already was.
+    pub fn insert(&mut self, event: String) -> bool {
+        let new = !self.contains(&event);
+        if new {
+            self.0.push(event);
+        }
+        new
+    }
+
+    /// Unsubscribe from `event`; false if it was not subscribed to.
+    pub fn remove(&mut self, event: &str) -> bool {
+        let before = self.0.len();
+        self.0.retain(|e| e != event);
+        self.0.len() != before
+    }
+
+    /// Number of event types subscribed to.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Why the registry refused a change.

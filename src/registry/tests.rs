@@ -6,7 +6,7 @@ fn client(conn: u64) -> ClientRecord {
     ClientRecord {
         conn: ConnId(conn),
         user: User::anonymous("u".into()),
-        subscriptions: BTreeSet::new(),
+        subscriptions: Subscriptions::default(),
     }
 }
 
