@@ -451,10 +451,21 @@ fn scan_value(buf: &[u8], start: usize, max_depth: usize) -> Result<usize, WireE
 }
 
 /// Build a value from bytes that [`scan_value`] has validated as exactly one value.
+///
+/// rmpv cannot fail on such bytes; should it anyway, its error is named by kind only: printing
+/// it would print the `std::io::Error` inside, and with it every I/O error text std has (1 KB
+/// of wasm for a message nobody can trigger).
 fn read_validated(bytes: &[u8]) -> Result<Value, WireError> {
     let mut rd = bytes;
-    let value = rmpv::decode::read_value_with_max_depth(&mut rd, RMPV_DEPTH)
-        .map_err(|e| WireError::Malformed(e.to_string().to_ascii_lowercase()))?;
+    let value = rmpv::decode::read_value_with_max_depth(&mut rd, RMPV_DEPTH).map_err(|e| {
+        WireError::Malformed(
+            match e {
+                rmpv::decode::Error::DepthLimitExceeded => "depth limit exceeded",
+                _ => "unreadable value",
+            }
+            .to_owned(),
+        )
+    })?;
     if !rd.is_empty() {
         return Err(WireError::TrailingBytes);
     }
