@@ -4,7 +4,7 @@
 //! Every limit here exists because the uploader is a peer: the number of open uploads and the
 //! bytes held per client are capped, and abandoned uploads are dropped after a while.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::ManagerError;
@@ -22,7 +22,9 @@ pub(crate) const UPLOAD_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Default)]
 struct Upload {
-    chunks: BTreeMap<u64, Vec<u8>>,
+    /// Chunk `i` at slot `i`; `None` for chunks not uploaded (yet). At most [`MAX_CHUNKS`]
+    /// slots, so a plain vector does (a map type would cost kilobytes of wasm for nothing).
+    chunks: Vec<Option<Vec<u8>>>,
     next_append: u64,
     bytes: usize,
     created: Timestamp,
@@ -82,7 +84,13 @@ impl MessageCaches {
                 "chunk index {index} too large (limit {MAX_CHUNKS})"
             )));
         }
-        let replaced = upload.chunks.get(&index).map_or(0, Vec::len);
+        // In range: index < MAX_CHUNKS.
+        let slot = index as usize;
+        let replaced = upload
+            .chunks
+            .get(slot)
+            .and_then(Option::as_ref)
+            .map_or(0, Vec::len);
         if held - replaced + data.len() > MAX_BYTES_PER_CLIENT {
             return Err(ManagerError::InvalidArgument(format!(
                 "message uploads exceed {MAX_BYTES_PER_CLIENT} bytes"
@@ -90,7 +98,10 @@ impl MessageCaches {
         }
         upload.bytes = upload.bytes - replaced + data.len();
         upload.next_append = upload.next_append.max(index + 1);
-        upload.chunks.insert(index, data);
+        if upload.chunks.len() <= slot {
+            upload.chunks.resize_with(slot + 1, || None);
+        }
+        upload.chunks[slot] = Some(data);
         Ok(())
     }
 
@@ -101,18 +112,13 @@ impl MessageCaches {
             .get_mut(owner)
             .and_then(|u| u.remove(key))
             .ok_or_else(|| missing(key))?;
-        if upload
-            .chunks
-            .keys()
-            .copied()
-            .ne(0..upload.chunks.len() as u64)
-        {
+        if upload.chunks.iter().any(Option::is_none) {
             return Err(ManagerError::InvalidArgument(format!(
                 "message {key} has missing chunks"
             )));
         }
         let mut out = Vec::with_capacity(upload.bytes);
-        for chunk in upload.chunks.into_values() {
+        for chunk in upload.chunks.into_iter().flatten() {
             out.extend_from_slice(&chunk);
         }
         Ok(out)
@@ -166,6 +172,21 @@ mod tests {
         caches.set(&me, "k", Some(0), b"hello ".to_vec()).unwrap();
         assert_eq!(caches.take(&me, "k").unwrap(), b"hello world");
         assert!(caches.take(&me, "k").is_err());
+    }
+
+    #[test]
+    fn a_chunk_set_twice_is_replaced_and_append_follows_the_highest() {
+        let mut caches = MessageCaches::default();
+        let me = ClientAddr::new("ws", "c");
+        caches.create(&me, "k", Timestamp(0)).unwrap();
+        caches.set(&me, "k", Some(1), b"xx".to_vec()).unwrap();
+        caches.set(&me, "k", Some(0), b"a".to_vec()).unwrap();
+        caches.set(&me, "k", Some(1), b"b".to_vec()).unwrap();
+        caches.set(&me, "k", None, b"c".to_vec()).unwrap();
+        assert_eq!(caches.bytes_held(&me), 3);
+        assert_eq!(caches.take(&me, "k").unwrap(), b"abc");
+        caches.create(&me, "empty", Timestamp(0)).unwrap();
+        assert_eq!(caches.take(&me, "empty").unwrap(), b"");
     }
 
     #[test]
