@@ -9,7 +9,6 @@
 //!   otherwise) and any workspace listed as `ws:<name>#<r|rw|a>` in its scope;
 //! - everyone may read `public`; nobody but root writes to `public`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use rmpv::Value;
@@ -60,6 +59,48 @@ impl Permission {
     }
 }
 
+/// Workspace grants, in workspace-name order. A token carries a few, so a sorted list does; a
+/// map type would cost kilobytes of wasm for nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants(Vec<(String, Permission)>);
+
+impl Grants {
+    /// The permission granted for `workspace`, if any.
+    pub fn get(&self, workspace: &str) -> Option<Permission> {
+        self.find(workspace).ok().map(|i| self.0[i].1)
+    }
+
+    /// True if `workspace` has a grant.
+    pub fn contains(&self, workspace: &str) -> bool {
+        self.find(workspace).is_ok()
+    }
+
+    /// Grant `permission` on `workspace`, keeping the higher of it and an existing grant.
+    pub fn raise(&mut self, workspace: &str, permission: Permission) {
+        match self.find(workspace) {
+            Ok(i) => self.0[i].1 = self.0[i].1.max(permission),
+            Err(i) => self.0.insert(i, (workspace.to_owned(), permission)),
+        }
+    }
+
+    /// Grant `permission` on `workspace` unless it already has a grant.
+    pub fn insert_if_absent(&mut self, workspace: &str, permission: Permission) {
+        if let Err(i) = self.find(workspace) {
+            self.0.insert(i, (workspace.to_owned(), permission));
+        }
+    }
+
+    /// The grants, in workspace-name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Permission)> {
+        self.0.iter().map(|(ws, p)| (ws.as_str(), *p))
+    }
+
+    fn find(&self, workspace: &str) -> Result<usize, usize> {
+        self.0
+            .binary_search_by(|(ws, _)| ws.as_str().cmp(workspace))
+    }
+}
+
 /// An authenticated user, as every message it sends is stamped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
@@ -72,7 +113,7 @@ pub struct User {
     /// Token expiry (UNIX seconds), if the user came with a token.
     pub expires_at: Option<u64>,
     /// Explicit workspace grants (from the token's `workspace` claim and `ws:` scopes).
-    pub grants: BTreeMap<String, Permission>,
+    pub grants: Grants,
     /// Scope entries that are not workspace grants, kept to be passed on.
     pub extra_scopes: Vec<String>,
 }
@@ -85,7 +126,7 @@ impl User {
             roles: vec![ANONYMOUS_ROLE.to_owned()],
             email: None,
             expires_at: None,
-            grants: BTreeMap::new(),
+            grants: Grants::default(),
             extra_scopes: Vec::new(),
         }
     }
@@ -97,26 +138,23 @@ impl User {
             roles: vec![ADMIN_ROLE.to_owned()],
             email: None,
             expires_at: None,
-            grants: BTreeMap::new(),
+            grants: Grants::default(),
             extra_scopes: Vec::new(),
         }
     }
 
     /// Rebuild a user from verified claims.
     pub fn from_claims(claims: &Claims) -> Self {
-        let mut grants = BTreeMap::new();
+        let mut grants = Grants::default();
         let mut extra_scopes = Vec::new();
         for entry in claims.scope.split_whitespace() {
             match parse_workspace_scope(entry) {
-                Some((ws, permission)) => {
-                    let slot = grants.entry(ws.to_owned()).or_insert(permission);
-                    *slot = (*slot).max(permission);
-                }
+                Some((ws, permission)) => grants.raise(ws, permission),
                 None => extra_scopes.push(entry.to_owned()),
             }
         }
         if let Some(ws) = &claims.workspace {
-            grants.entry(ws.clone()).or_insert(Permission::ReadWrite);
+            grants.insert_if_absent(ws, Permission::ReadWrite);
         }
         Self {
             id: claims.sub.clone(),
@@ -148,7 +186,7 @@ impl User {
         if self.is_root() || workspace == self.own_workspace() {
             return Some(Permission::Admin);
         }
-        let granted = self.grants.get(workspace).copied();
+        let granted = self.grants.get(workspace);
         if workspace == PUBLIC_WORKSPACE {
             // Public is readable by all and writable by root only, whatever a token says.
             return Some(Permission::Read);
@@ -192,10 +230,10 @@ impl User {
         let mut workspaces: Vec<(Value, Value)> = self
             .grants
             .iter()
-            .map(|(ws, p)| (ws.as_str().into(), p.as_scope().into()))
+            .map(|(ws, p)| (ws.into(), p.as_scope().into()))
             .collect();
         let own = self.own_workspace();
-        if !self.grants.contains_key(&own) {
+        if !self.grants.contains(&own) {
             workspaces.push((own.into(), "a".into()));
         }
         let email = self.email.as_deref().map_or(Value::Nil, Value::from);

@@ -68,3 +68,26 @@ fn names_with_separators_are_invalid() {
     }
     assert!(is_valid_name("ws-user-anonymouz-abc"));
 }
+
+#[test]
+fn grants_keep_the_highest_permission_in_name_order() {
+    let user = User::from_claims(&claims(
+        "bob",
+        Some("b"),
+        "ws:c#r ws:b#r ws:a#rw ws:c#a",
+        &[],
+    ));
+    let grants: Vec<_> = user.grants.iter().collect();
+    assert_eq!(
+        grants,
+        [
+            ("a", Permission::ReadWrite),
+            ("b", Permission::Read),
+            ("c", Permission::Admin)
+        ]
+    );
+    assert_eq!(user.scope_string(), "ws:a#rw ws:b#r ws:c#a");
+    let claimed = User::from_claims(&claims("bob", Some("d"), "ws:c#r", &[]));
+    assert_eq!(claimed.permission("d"), Some(Permission::ReadWrite));
+    assert!(!claimed.grants.contains("a"));
+}
