@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt as _;
 use rmpv::Value;
 
 use super::query::{parse_get_query, parse_list_query};

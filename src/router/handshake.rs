@@ -1,7 +1,7 @@
 //! The connection handshake (protocol.md §1): the client's JSON authentication frame in,
 //! `connection_info` or an error plus a close out; and the text control frames after it.
 
-use rand::Rng;
+use rand::RngExt as _;
 use serde_json::json;
 
 use super::{close_code, Event, Frame, Router, Session};
