@@ -231,10 +231,16 @@ impl HyphaServer {
 
 /// One driver step: run `input`, drain outputs, re-arm the timer, then deliver to JS.
 fn drive(cell: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Router, Timestamp)) {
+    let now = now();
+    input(&mut cell.borrow_mut().router, now);
+    settle(cell, now);
+}
+
+/// The rest of a driver step, the same for every input (so not generic, and in the wasm once):
+/// drain outputs, re-arm the timer, then deliver to JS.
+fn settle(cell: &Rc<RefCell<Inner>>, now: Timestamp) {
     let outputs = {
         let mut inner = cell.borrow_mut();
-        let now = now();
-        input(&mut inner.router, now);
         let mut transmits = Vec::new();
         while let Some(t) = inner.router.poll_transmit() {
             transmits.push((t.conn, t.frame));
