@@ -28,8 +28,11 @@ build_module() { # build_module OUT_NAME CARGO_FEATURE_ARGS...
   cargo build --lib --target wasm32-unknown-unknown --profile "$profile" "$@"
   wasm-bindgen --target web --out-dir pkg --out-name "$name" "$target_dir/hypha_core.wasm"
   if [ "$profile" != dev ]; then
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals -o "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
+    # The producers and target_features sections are build metadata wasm-bindgen has already
+    # read; no browser needs them.
+    wasm-opt -Oz --strip-producers --strip-target-features --enable-bulk-memory \
+      --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+      -o "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
     mv "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
   fi
   echo "pkg/${name}_bg.wasm: $(wc -c <"pkg/${name}_bg.wasm") bytes, $(gzip -9c "pkg/${name}_bg.wasm" | wc -c) gzipped"
