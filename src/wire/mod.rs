@@ -452,12 +452,13 @@ fn scan_value(buf: &[u8], start: usize, max_depth: usize) -> Result<usize, WireE
 
 /// Build a value from bytes that [`scan_value`] has validated as exactly one value.
 ///
-/// rmpv cannot fail on such bytes; should it anyway, its error is named by kind only: printing
+/// Decoded as a borrowed `ValueRef` and then owned: rmpv's slice decoder is smaller than its
+/// `io::Read` one, which drags in `std::io`'s buffered reading. rmpv cannot fail on such bytes; should it anyway, its error is named by kind only: printing
 /// it would print the `std::io::Error` inside, and with it every I/O error text std has (1 KB
 /// of wasm for a message nobody can trigger).
 fn read_validated(bytes: &[u8]) -> Result<Value, WireError> {
     let mut rd = bytes;
-    let value = rmpv::decode::read_value_with_max_depth(&mut rd, RMPV_DEPTH).map_err(|e| {
+    let value = rmpv::decode::read_value_ref_with_max_depth(&mut rd, RMPV_DEPTH).map_err(|e| {
         WireError::Malformed(
             match e {
                 rmpv::decode::Error::DepthLimitExceeded => "depth limit exceeded",
@@ -469,7 +470,7 @@ fn read_validated(bytes: &[u8]) -> Result<Value, WireError> {
     if !rd.is_empty() {
         return Err(WireError::TrailingBytes);
     }
-    Ok(value)
+    Ok(value.to_owned())
 }
 
 /// Turn envelope pairs into string-keyed fields; a repeated key keeps its first position and
