@@ -7,19 +7,13 @@ import { homedir, tmpdir } from "node:os";
 import { dirname, extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_FLAGS } from "../../tests/e2e/browser/harness.mjs";
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(HERE, "..", "..");
 export const REF_VERSION = "0.20.86";
-export const CHROMIUM = process.env.CHROMIUM_BIN || process.env.CHROME_BIN || "/usr/bin/chromium";
-export const CHROMIUM_FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
+// The browser and its flags are the e2e tests' (one list for the whole repo).
+export { CHROMIUM, CHROMIUM_FLAGS };
 
 // ------------------------------------------------------------------ the reference package
 
