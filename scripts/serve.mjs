@@ -13,8 +13,9 @@
 // leave their root (`..`, encoded or not, backslashes, NUL) are refused with 400/404.
 import { createReadStream, promises as fs } from "node:fs";
 import { createServer } from "node:http";
-import { dirname, extname, join, resolve, sep } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { contentType } from "./lib/static-files.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -26,26 +27,6 @@ const MOUNTS = [
   ["/", join(REPO, "www")],
 ];
 
-const TYPES = {
-  ".html": "text/html; charset=utf-8",
-  ".htm": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".cjs": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
-  ".wasm": "application/wasm",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".gif": "image/gif",
-  ".ico": "image/x-icon",
-  ".txt": "text/plain; charset=utf-8",
-  ".md": "text/markdown; charset=utf-8",
-  ".ts": "text/plain; charset=utf-8",
-};
 
 function parseArgs(argv) {
   const opts = { port: 8000, host: "127.0.0.1", quiet: false };
@@ -137,7 +118,7 @@ async function handle(req, res, log) {
     return send(res, 404, "not found", headOnly);
   }
   res.writeHead(200, {
-    "content-type": TYPES[extname(file).toLowerCase()] || "application/octet-stream",
+    "content-type": contentType(file),
     "content-length": stat.size,
     "cache-control": "no-cache",
     "x-content-type-options": "nosniff",

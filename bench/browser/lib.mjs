@@ -4,8 +4,9 @@ import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { homedir, tmpdir } from "node:os";
-import { dirname, extname, join, resolve, sep } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { contentType, fileUnder } from "../../scripts/lib/static-files.mjs";
 import { chromium } from "playwright-core";
 import { CHROMIUM, CHROMIUM_FLAGS } from "../../tests/e2e/browser/harness.mjs";
 
@@ -48,14 +49,6 @@ export function ensureReference() {
 
 // ------------------------------------------------------------------ static server
 
-const TYPES = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".json": "application/json; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
-  ".wasm": "application/wasm",
-};
 
 /**
  * Serves `mounts` (URL prefix → directory) on a free 127.0.0.1 port, GET/HEAD only. Responses
@@ -64,20 +57,8 @@ const TYPES = {
  */
 export async function startServer(mounts) {
   const lookup = (pathname) => {
-    let decoded;
-    try {
-      decoded = decodeURIComponent(pathname);
-    } catch {
-      return null;
-    }
-    if (decoded.includes("\0") || decoded.includes("\\") || decoded.split("/").includes("..")) return null;
-    for (const [prefix, root] of mounts) {
-      if (!decoded.startsWith(prefix)) continue;
-      const file = resolve(root, ...decoded.slice(prefix.length).split("/").filter(Boolean));
-      if (file !== root && !file.startsWith(root + sep)) return null;
-      return file;
-    }
-    return null;
+    const mount = mounts.find(([prefix]) => pathname.startsWith(prefix));
+    return mount ? fileUnder(mount[1], pathname.slice(mount[0].length)) : null;
   };
   const server = createServer((req, res) => {
     const headers = {
@@ -106,7 +87,7 @@ export async function startServer(mounts) {
     }
     res.writeHead(200, {
       ...headers,
-      "content-type": TYPES[extname(file)] || "application/octet-stream",
+      "content-type": contentType(file),
       "content-length": stat.size,
     });
     if (req.method === "HEAD") return res.end();

@@ -21,7 +21,8 @@
 import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, promises as fs, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:https";
-import { extname, join, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
+import { contentType, fileUnder } from "../../scripts/lib/static-files.mjs";
 
 /** npm packages, by "name@version" (exact versions: the cache is keyed by them). */
 export const PACKAGES = ["winbox@0.2.82", "three@0.134.0", "vanta@0.5.24", "hypha-rpc@0.20.32", "hypha-rpc@0.21.19", "imjoy-core@0.14.5"];
@@ -54,21 +55,6 @@ for (const pkg of PACKAGES) ROUTES.push({ host: "cdn.jsdelivr.net", prefix: `/np
 
 export const HOSTS = [...new Set(ROUTES.map((r) => r.host))];
 
-const TYPES = {
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".cjs": "text/javascript; charset=utf-8",
-  ".html": "text/html; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
-  ".wasm": "application/wasm",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".md": "text/plain; charset=utf-8",
-  ".txt": "text/plain; charset=utf-8",
-  ".ts": "text/plain; charset=utf-8",
-};
 
 const pkgDir = (cache, pkg) => join(cache, pkg.replace("/", "__"), "package");
 const splitPkg = (pkg) => {
@@ -129,18 +115,9 @@ function table(cache) {
 
 /** The file a request maps to, or null. */
 function fileFor(cache, host, pathname) {
-  let decoded;
-  try {
-    decoded = decodeURIComponent(pathname);
-  } catch {
-    return null;
-  }
-  if (decoded.includes("\0") || decoded.includes("\\")) return null;
-  const route = ROUTES.find((r) => r.host === host && decoded.startsWith(r.prefix));
+  const route = ROUTES.find((r) => r.host === host && pathname.startsWith(r.prefix));
   if (!route) return null;
-  const root = pkgDir(cache, route.pkg);
-  const file = resolve(join(root, route.dir, decoded.slice(route.prefix.length)));
-  return file.startsWith(root + sep) ? file : null;
+  return fileUnder(join(pkgDir(cache, route.pkg), route.dir), pathname.slice(route.prefix.length));
 }
 
 function serve(cache, port, host) {
@@ -175,7 +152,7 @@ function serve(cache, port, host) {
         }
         done(200);
         res.writeHead(200, {
-          "Content-Type": TYPES[extname(file).toLowerCase()] || "application/octet-stream",
+          "Content-Type": contentType(file),
           "Content-Length": stat.size,
         });
         if (req.method === "HEAD") res.end();

@@ -8,22 +8,10 @@
 // GET/HEAD only; paths that leave ROOT are refused. Prints `SERVING http://<host>:<port>`.
 import { createReadStream, promises as fs } from "node:fs";
 import { createServer } from "node:http";
-import { extname, join, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
 
-const TYPES = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
-  ".wasm": "application/wasm",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".ico": "image/x-icon",
-  ".txt": "text/plain; charset=utf-8",
-  ".ts": "text/plain; charset=utf-8",
-};
+import { contentType, fileUnder } from "../../scripts/lib/static-files.mjs";
+
 
 function parseArgs(argv) {
   const opts = { root: null, port: 8080, host: "127.0.0.1" };
@@ -38,19 +26,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** The file under `root` that `pathname` names, or null when it leaves `root`. */
-function fileFor(root, pathname) {
-  let decoded;
-  try {
-    decoded = decodeURIComponent(pathname);
-  } catch {
-    return null;
-  }
-  if (decoded.includes("\0") || decoded.includes("\\")) return null;
-  const file = resolve(join(root, decoded));
-  return file === root || file.startsWith(root + sep) ? file : null;
-}
-
 async function handle(root, req, res) {
   res.setHeader("Access-Control-Allow-Origin", "*");
   res.setHeader("Cache-Control", "no-store");
@@ -58,7 +33,7 @@ async function handle(root, req, res) {
     res.writeHead(405, { Allow: "GET, HEAD" }).end();
     return;
   }
-  let file = fileFor(root, new URL(req.url, "http://x").pathname);
+  let file = fileUnder(root, new URL(req.url, "http://x").pathname);
   if (!file) {
     res.writeHead(400).end("bad path");
     return;
@@ -73,7 +48,7 @@ async function handle(root, req, res) {
     return;
   }
   res.writeHead(200, {
-    "Content-Type": TYPES[extname(file).toLowerCase()] || "application/octet-stream",
+    "Content-Type": contentType(file),
     "Content-Length": stat.size,
   });
   if (req.method === "HEAD") res.end();
