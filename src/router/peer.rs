@@ -171,10 +171,7 @@ impl Router {
     /// which hypha-rpc 0.20 clients (still loaded by pages in the wild) take for the object
     /// itself; 0.21 expands `"*"` into exactly this.
     fn ask_promise(&self, session: &str) -> Value {
-        let target = self
-            .manager_addr
-            .split_once('/')
-            .map_or(self.manager_addr.as_str(), |(_, client)| client);
+        let target = self.config.manager_id.as_str();
         let callback = |name: &str| {
             Value::Map(vec![
                 ("_rtype".into(), "method".into()),

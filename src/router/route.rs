@@ -80,7 +80,7 @@ impl Router {
         match target {
             Target::Manager => self.manager_call(now, conn, envelope, 0),
             Target::Broadcast => self.broadcast(conn, &home, envelope),
-            Target::Client(addr) => self.direct(now, conn, addr, envelope),
+            Target::Client(addr) => self.direct(now, conn, &home, addr, envelope),
         }
     }
 
@@ -108,6 +108,7 @@ impl Router {
         &mut self,
         now: Timestamp,
         sender: ConnId,
+        sender_ws: &str,
         target: ClientAddr,
         mut envelope: Envelope,
     ) {
@@ -125,17 +126,13 @@ impl Router {
         };
         let is_method = envelope.str("type") == Some("method");
         let method = envelope.str("method").unwrap_or_default().to_owned();
-        let sender_ws = match self.sessions.get(&sender) {
-            Some(s) => s.addr.workspace.clone(),
-            None => return,
-        };
         // Plain events stay inside the sender's workspace; only calls (checked below and again
         // by the callee) may cross.
-        if !is_method && sender_ws != target.workspace {
+        if !is_method && sender_ws != target.workspace.as_str() {
             return;
         }
         if is_method {
-            if let Some(denial) = self.call_denied(&sender_ws, &target, &method) {
+            if let Some(denial) = self.call_denied(sender_ws, &target, &method) {
                 if let Some(session) = session {
                     // peer_id left empty: only this call is rejected, not the caller's other
                     // calls to the same peer.
