@@ -22,6 +22,9 @@ type HmacSha256 = Hmac<Sha256>;
 /// The `iss` claim hypha-core puts in the tokens it issues.
 pub const ISSUER: &str = "hypha-core";
 
+/// How long an API token lives when whoever asks for one does not say (seconds).
+pub const DEFAULT_TOKEN_LIFE_SECS: u64 = 3600;
+
 /// The longest token [`verify`] will look at, in bytes; longer ones are malformed.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -91,6 +94,27 @@ pub struct Claims {
     pub iss: String,
     /// Audience: `"hypha-api"` or `"hypha-reconnection"` (see [`Audience::as_str`]).
     pub aud: String,
+}
+
+impl Claims {
+    /// Claims this server issues: for `audience`, subject `sub`, issued at `now` (UNIX seconds)
+    /// and valid for `life_secs` (at least one second); no workspace, client, email, roles or
+    /// scope yet.
+    pub fn issued(audience: Audience, sub: String, now: u64, life_secs: u64) -> Self {
+        Self {
+            sub,
+            workspace: None,
+            client_id: None,
+            email: None,
+            roles: Vec::new(),
+            scope: String::new(),
+            iat: now,
+            exp: now + life_secs.max(1),
+            nbf: None,
+            iss: ISSUER.to_owned(),
+            aud: audience.as_str().to_owned(),
+        }
+    }
 }
 
 /// Why [`verify`] rejected a token.

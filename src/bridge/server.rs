@@ -159,7 +159,7 @@ impl HyphaServer {
 
     /// Mint an API token with this server's secret, for the host page's own clients (root,
     /// mounted workers and iframes). `claims`: `{sub, workspace?, client_id?, email?, roles?,
-    /// scope?, expires_in? (seconds, default 3600)}`.
+    /// scope?, expires_in? (seconds, default [`jwt::DEFAULT_TOKEN_LIFE_SECS`])}`.
     #[wasm_bindgen(js_name = issueToken)]
     pub fn issue_token(&self, claims: JsValue) -> Result<String, JsValue> {
         let sub = get_string(&claims, "sub")?
@@ -168,20 +168,14 @@ impl HyphaServer {
             .ok()
             .and_then(|v| v.as_f64())
             .filter(|s| s.is_finite() && *s > 0.0)
-            .unwrap_or(3600.0) as u64;
-        let iat = now().as_secs();
+            .map_or(jwt::DEFAULT_TOKEN_LIFE_SECS, |s| s as u64);
         let claims = Claims {
-            sub,
             workspace: get_string(&claims, "workspace")?,
             client_id: get_string(&claims, "client_id")?,
             email: get_string(&claims, "email")?,
             roles: get_strings(&claims, "roles")?,
             scope: get_string(&claims, "scope")?.unwrap_or_default(),
-            iat,
-            exp: iat + expires_in,
-            nbf: None,
-            iss: jwt::ISSUER.to_owned(),
-            aud: Audience::Api.as_str().to_owned(),
+            ..Claims::issued(Audience::Api, sub, now().as_secs(), expires_in)
         };
         let inner = self.inner.borrow();
         Ok(jwt::sign(&claims, &inner.router.config().jwt_secret))

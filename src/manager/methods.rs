@@ -18,7 +18,7 @@ use crate::registry::{is_valid_service_name, ClientAddr, ServiceId, ServiceRecor
 /// Longest lifetime `generate_token` grants.
 const MAX_TOKEN_LIFE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Default lifetime of generated tokens.
-const DEFAULT_TOKEN_LIFE: Duration = Duration::from_secs(3600);
+const DEFAULT_TOKEN_LIFE: Duration = Duration::from_secs(jwt::DEFAULT_TOKEN_LIFE_SECS);
 /// Event subscriptions one client may hold.
 const MAX_SUBSCRIPTIONS: usize = 256;
 
@@ -655,19 +655,13 @@ fn generate_token(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result
             scope.push(s.to_owned());
         }
     }
-    let now = env.now.as_secs();
     let claims = Claims {
-        sub,
         workspace: Some(workspace),
         client_id,
         email,
         roles,
         scope: scope.join(" "),
-        iat: now,
-        exp: now + expires_in.as_secs().max(1),
-        nbf: None,
-        iss: jwt::ISSUER.to_owned(),
-        aud: Audience::Api.as_str().to_owned(),
+        ..Claims::issued(Audience::Api, sub, env.now.as_secs(), expires_in.as_secs())
     };
     Ok(jwt::sign(&claims, &env.config.jwt_secret).into())
 }
@@ -682,23 +676,18 @@ pub(crate) fn reconnection_claims(
     now: u64,
     life: Duration,
 ) -> Claims {
-    let mut exp = now + life.as_secs().max(1);
-    if !user.is_anonymous() {
-        exp = exp.min(user.expires_at.unwrap_or(u64::MAX));
-    }
-    Claims {
-        sub: user.id.clone(),
+    let mut claims = Claims {
         workspace: Some(addr.workspace.clone()),
         client_id: Some(addr.client_id.clone()),
         email: user.email.clone(),
         roles: user.roles.clone(),
         scope: user.scope_string(),
-        iat: now,
-        exp,
-        nbf: None,
-        iss: jwt::ISSUER.to_owned(),
-        aud: Audience::Reconnection.as_str().to_owned(),
+        ..Claims::issued(Audience::Reconnection, user.id.clone(), now, life.as_secs())
+    };
+    if !user.is_anonymous() {
+        claims.exp = claims.exp.min(user.expires_at.unwrap_or(u64::MAX));
     }
+    claims
 }
 
 // ---------------------------------------------------------------- descriptor rewriting
