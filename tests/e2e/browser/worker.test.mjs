@@ -138,19 +138,17 @@ describe("web workers", () => {
       const r = await page.evaluate(async () => {
         const core = new HyphaCore();
         const api = await core.start();
-        const started = performance.now();
         let message = null;
         try {
           await api.loadApp({ type: "web-worker", src: "/apps/no-such-worker.js", timeout: 2500 });
         } catch (e) {
           message = String(e.message || e);
         }
-        const ms = performance.now() - started;
         await core.close();
-        return { message, ms };
+        return { message };
       });
       assert.ok(r.message, "loadApp rejected");
-      assert.ok(r.ms < 1500, `rejected after ${Math.round(r.ms)} ms: ${r.message}`);
+      // Not the ready timeout ("did not send hyphaClientReady"): the script's error event.
       assert.match(r.message, /Worker failed to start/);
     },
   );

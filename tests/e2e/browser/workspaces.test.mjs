@@ -118,13 +118,12 @@ describe("workspaces and tokens", () => {
       const before = Object.keys(core.connections).sort();
       const out = { refused: {}, accepted: [], verify: {} };
       for (const [name, token] of Object.entries(tokens)) {
-        const started = performance.now();
         try {
           const client = await core.connect({ token });
           out.accepted.push({ name, workspace: client.config.workspace, user: client.config.user && client.config.user.id });
           await client.disconnect();
         } catch (e) {
-          out.refused[name] = { message: String(e.message || e), ms: Math.round(performance.now() - started) };
+          out.refused[name] = { message: String(e.message || e) };
         }
         try {
           core.verifyToken(token);
@@ -151,8 +150,7 @@ describe("workspaces and tokens", () => {
     for (const name of ["changedPayload", "longerExpiry", "otherSecret", "resignedWithGuess", "flippedSignature", "noSignature", "algNone", "garbage"]) {
       assert.ok(r.refused[name], `${name} was not refused`);
       assert.match(r.refused[name].message, /token|auth|signature|jwt/i, `${name}: ${r.refused[name].message}`);
-      // Refused by the handshake, not by a timeout.
-      assert.ok(r.refused[name].ms < 5000, `${name} took ${r.refused[name].ms} ms to be refused`);
+      assert.doesNotMatch(r.refused[name].message, /timeout|timed out/i, `${name} was refused by a timeout`);
       assert.equal(r.verify[name], "INVALID_TOKEN", `verifyToken(${name})`);
     }
     assert.ok(r.connectionsUnchanged, "a refused token left a connection behind");
