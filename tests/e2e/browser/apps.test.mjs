@@ -185,6 +185,42 @@ describe("hypha apps: plugin files, templates, lifecycle", () => {
     assert.ok(!r.after.includes("/dist/hypha-core-imjoy.mjs"));
   });
 
+  env.test("apps run with their opener's identity, never root's, and other workspaces cannot see or close them", async () => {
+    const page = await env.page();
+    await startCore(page);
+    const r = await page.evaluate(async () => {
+      const whoAmI = `<config lang="json">{"name": "who", "type": "web-worker"}</config>
+<script lang="javascript">
+api.export({ whoAmI: () => ({ id: api.config.user.id, scopes: api.config.user.scopes, workspace: api.config.workspace }) });
+</script>`;
+      const byRoot = await api.loadApp({ src: whoAmI, name: "root's app" });
+      const token = await api.generateToken({ workspace: "ws-x" });
+      const client = await core.connect({ token });
+      const byClient = await client.loadApp({ src: whoAmI, name: "client's app" });
+      return {
+        root: await byRoot.whoAmI(),
+        client: await byClient.whoAmI(),
+        clientUser: client.config.user.id,
+        // hypha-rpc's own listApps: the `default` services of the client's workspace.
+        clientSees: (await client.listApps()).map((a) => a.id),
+        clientAppId: byClient.id,
+        rootSees: (await api.listApps()).map((a) => a.name).sort(),
+        clientClosesRootApp: await client.closeApp({ name: "root's app" }),
+        rootAppStillAnswers: (await byRoot.whoAmI()).id,
+      };
+    });
+    assert.notEqual(r.root.id, "root", "an app opened by root must not be root");
+    assert.deepEqual(r.root.scopes, ["ws:default#rw"]);
+    assert.equal(r.root.workspace, "default");
+    assert.equal(r.client.id, r.clientUser, "an app opened by a client has that client's user");
+    assert.deepEqual(r.client.scopes, ["ws:ws-x#rw"]);
+    assert.equal(r.client.workspace, "ws-x");
+    assert.deepEqual(r.clientSees, [r.clientAppId]);
+    assert.deepEqual(r.rootSees, ["client's app", "root's app"]);
+    assert.equal(r.clientClosesRootApp, false);
+    assert.equal(r.rootAppStillAnswers, r.root.id);
+  });
+
   env.test("closing an app (closeApp, worker.terminate, removing its window) rejects calls in flight and removes its services", async () => {
     const page = await env.page();
     await startCore(page);
