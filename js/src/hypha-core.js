@@ -30,23 +30,6 @@ const LOCAL_SERVER_PREFIX = "https://local-hypha-server:";
 const MOUNT_TIMEOUT_MS = 60000;
 /** Marks a Worker whose terminate() also disconnects its client. */
 const TERMINATE_HOOK = Symbol("hypha-core terminate hook");
-/** Root methods of the manager that host functions must not shadow (they would never run). */
-const MANAGER_METHODS = new Set([
-  "echo",
-  "log",
-  "register_service",
-  "unregister_service",
-  "get_service",
-  "get_service_info",
-  "list_services",
-  "list_clients",
-  "subscribe",
-  "unsubscribe",
-  "generate_token",
-  "check_status",
-  "ping",
-  "get_service_type",
-]);
 /** hypha-rpc logger of the clients this facade opens itself: errors only. */
 const QUIET_LOGGER = {
   debug() {},
@@ -169,15 +152,9 @@ export class HyphaCore extends EventBus {
     this.WebSocketClass = createSocketClass(this);
 
     const userFunctions = config.defaultService || config.default_service || {};
-    this.defaultServices = {};
+    this.defaultServices = {}; // snake_case name → function (checked against the manager's in start())
     for (const [key, value] of Object.entries(userFunctions)) {
-      if (typeof value !== "function") continue;
-      const name = toSnakeCase(key);
-      if (MANAGER_METHODS.has(name)) {
-        console.warn(`hypha-core: defaultService.${key} is ignored: the manager's own ${name} takes precedence`);
-        continue;
-      }
-      this.defaultServices[name] = value;
+      if (typeof value === "function") this.defaultServices[toSnakeCase(key)] = value;
     }
     this._wasmSource = config.wasm;
     this._state = "idle"; // idle | starting | running
@@ -212,6 +189,12 @@ export class HyphaCore extends EventBus {
     try {
       const HyphaServer = await loadServerModule(this._wasmSource);
       this._checkGeneration(generation);
+      // The manager answers its own methods: a page function of the same name would never run.
+      for (const name of HyphaServer.managerMethods()) {
+        if (!Object.prototype.hasOwnProperty.call(this.defaultServices, name)) continue;
+        console.warn(`hypha-core: defaultService function ${name} is ignored: the manager's own ${name} takes precedence`);
+        delete this.defaultServices[name];
+      }
       this._host = new Host(this, this.defaultServices);
       this.server = new HyphaServer({
         publicBaseUrl: this.url,

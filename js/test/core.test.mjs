@@ -70,6 +70,11 @@ describe("a running HyphaCore", () => {
           return `hello ${name}`;
         },
         addNumbers: (a, b, context) => ({ sum: a + b, from: context.from }),
+        // The manager's own echo answers: this one must be ignored, never run.
+        echo: () => {
+          seen.shadowedEcho = true;
+          return "the page's echo";
+        },
       },
     });
     api = await core.start();
@@ -211,6 +216,15 @@ describe("a running HyphaCore", () => {
     seen.hello.length = 0;
     await client.hello("y", { ws: "default", from: "default/root", user: { id: "root" } });
     assert.equal(seen.hello.at(-1).from, ctx.from);
+  });
+
+  it("ignores defaultService functions named like the manager's own methods", T, async (t) => {
+    const client = await core.connect(quiet);
+    t.after(() => client.disconnect());
+    assert.equal(await client.echo("x"), "x");
+    assert.equal(seen.shadowedEcho, undefined);
+    assert.ok(!("echo" in core.defaultServices), "echo was announced as a host method");
+    assert.ok("hello" in core.defaultServices);
   });
 
   it("refuses direct calls of the host service, even with a forged context", T, async (t) => {

@@ -57,6 +57,13 @@ impl HyphaServer {
     /// callTimeoutMs?: number, host?: {workspace: string, clientId: string, service: string,
     /// methods: string[]}}`. `callTimeoutMs` bounds how long the manager waits for a client it
     /// asked something (default 30 s).
+    /// The methods the manager's `default` service answers itself, as a JS array: host methods
+    /// (and page functions) of the same name would never run.
+    #[wasm_bindgen(js_name = managerMethods)]
+    pub fn manager_methods() -> js_sys::Array {
+        crate::default_method_names().map(JsValue::from).collect()
+    }
+
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Self, JsValue> {
         let url = get_string(&options, "publicBaseUrl")?
