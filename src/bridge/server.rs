@@ -53,10 +53,6 @@ fn now() -> Timestamp {
 
 #[wasm_bindgen]
 impl HyphaServer {
-    /// `options`: `{publicBaseUrl: string, jwtSecret: string, seed: number, managerId?: string,
-    /// callTimeoutMs?: number, host?: {workspace: string, clientId: string, service: string,
-    /// methods: string[]}}`. `callTimeoutMs` bounds how long the manager waits for a client it
-    /// asked something (default 30 s).
     /// The methods the manager's `default` service answers itself, as a JS array: host methods
     /// (and page functions) of the same name would never run.
     #[wasm_bindgen(js_name = managerMethods)]
@@ -64,6 +60,10 @@ impl HyphaServer {
         crate::default_method_names().map(JsValue::from).collect()
     }
 
+    /// `options`: `{publicBaseUrl: string, jwtSecret: string, seed: number, managerId?: string,
+    /// callTimeoutMs?: number, host?: {workspace: string, clientId: string, service: string,
+    /// methods: string[]}}`. `callTimeoutMs` bounds how long the manager waits for a client it
+    /// asked something (default 30 s).
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Self, JsValue> {
         let url = get_string(&options, "publicBaseUrl")?
