@@ -65,20 +65,15 @@ log() { printf '[refspecs] %s\n' "$*" >&2; }
 die() { printf '[refspecs] ERROR: %s\n' "$*" >&2; exit 2; }
 
 ensure_node
+ensure_node_modules # bench/browser/lib.mjs (the reference package) imports playwright-core
 ensure_chromium
 
 # --- 1. the reference package ------------------------------------------------------------------
-REF_DIR="$HYPHA_TOOLS_DIR/hypha-core-$REF_VERSION"
-REF_PKG="$REF_DIR/package"
-if [ ! -f "$REF_PKG/package.json" ] || [ ! -d "$REF_PKG/test/integration" ]; then
-  log "npm pack hypha-core@$REF_VERSION into $REF_DIR"
-  mkdir -p "$REF_DIR"
-  tarball="$(cd "$REF_DIR" && npm pack --silent "hypha-core@$REF_VERSION" 2>/dev/null | tail -n1)"
-  [ -f "$REF_DIR/$tarball" ] || die "npm pack hypha-core@$REF_VERSION failed"
-  rm -rf "$REF_PKG"
-  tar -xzf "$REF_DIR/$tarball" -C "$REF_DIR"
-  rm -f "$REF_DIR/$tarball"
-fi
+# The same cached copy the browser benchmark uses (bench/browser/lib.mjs: npm pack + tar once).
+REF_PKG="$(node --input-type=module -e \
+  'const { ensureReference } = await import(process.argv[1]); console.log(ensureReference());' \
+  "$REPO_ROOT/bench/browser/lib.mjs")" || die "cannot get hypha-core@$REF_VERSION"
+[ -d "$REF_PKG/test/integration" ] || die "$REF_PKG/test/integration missing"
 for f in public/lite.html dist/hypha-core.mjs; do
   [ -f "$REF_PKG/$f" ] || die "$REF_PKG/$f missing"
 done
