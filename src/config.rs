@@ -40,6 +40,9 @@ pub struct Config {
     pub server_id: String,
     /// Host methods forwarded to the page, if the server runs in one.
     pub host: Option<HostConfig>,
+    /// The HTTP service API's limits and origins.
+    #[cfg(feature = "http")]
+    pub http: crate::http::HttpConfig,
 }
 
 impl Config {
@@ -59,6 +62,8 @@ impl Config {
             hypha_version: env!("CARGO_PKG_VERSION").to_owned(),
             server_id: "hypha-core".to_owned(),
             host: None,
+            #[cfg(feature = "http")]
+            http: crate::http::HttpConfig::default(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod auth;
 #[cfg(target_arch = "wasm32")]
 mod bridge;
 mod config;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod jwt;
 mod manager;
 pub mod plugin;
@@ -34,5 +36,5 @@ pub use bridge::server::HyphaServer;
 pub use config::{Config, HostConfig};
 pub use manager::{default_method_names, ManagerError};
 pub use registry::{ClientAddr, ConnId};
-pub use router::{close_code, Event, Frame, Router, Transmit};
+pub use router::{close_code, Event, Frame, Router, Transmit, FIRST_ROUTER_CONN};
 pub use time::Timestamp;

@@ -390,6 +390,24 @@ fn resolve<'r>(
     Ok(chosen)
 }
 
+/// The id and type of the service `query` names for `caller` (the lookup `get_service` makes).
+#[cfg(feature = "http")]
+pub(crate) fn resolve_service(
+    env: &mut Env<'_>,
+    caller: &Caller<'_>,
+    query: &str,
+    mode: Option<&str>,
+) -> Result<(ServiceId, String)> {
+    resolve(env, caller, query, mode).map(|r| (r.id.clone(), r.service_type.clone()))
+}
+
+/// True if `query` names services that exist but none of which a caller in `home` may use: the
+/// lookup said "not found" to hide them, and the HTTP API answers 403 instead.
+#[cfg(feature = "http")]
+pub(crate) fn hidden_from(registry: &crate::registry::Registry, query: &str, home: &str) -> bool {
+    parse_get_query(query, home).is_ok_and(|p| !registry.find(&p).is_empty())
+}
+
 fn query_arg(args: &Args) -> Result<String> {
     match args.get(0, "service_id").or_else(|| args.get(0, "query")) {
         Some(Value::String(s)) => s

@@ -19,6 +19,8 @@ use rmpv::Value;
 pub(crate) use args::{map_get, map_set, map_str, Args};
 pub(crate) use cache::MessageCaches;
 pub(crate) use methods::reconnection_claims;
+#[cfg(feature = "http")]
+pub(crate) use methods::{hidden_from, resolve_service};
 
 use crate::auth::User;
 use crate::config::Config;

@@ -189,6 +189,11 @@ impl Registry {
         self.clients.len()
     }
 
+    /// Number of registered services.
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
     /// Add or replace a service; returns the record it replaced.
     pub fn register(
         &mut self,

@@ -46,6 +46,10 @@ impl Router {
     /// `{client_id, workspace, token, reconnection_token}`. Answers with `connection_info`, or
     /// with an error frame and an [`Event::Close`].
     pub fn handle_connect(&mut self, now: Timestamp, conn: ConnId, hello: &str) {
+        if super::is_router_conn(conn) {
+            debug_assert!(false, "{conn} is in the Router's own range");
+            return;
+        }
         if self.sessions.contains_key(&conn) {
             debug_assert!(false, "handle_connect called twice for {conn}");
             return;
@@ -83,6 +87,12 @@ impl Router {
         let token = text_field(&hello, "token")?;
         let reconnection_token = text_field(&hello, "reconnection_token")?;
         let client_id = match text_field(&hello, "client_id")? {
+            Some(cid) if cid.starts_with(super::HTTP_PEER_PREFIX) => {
+                return Err(policy(format!(
+                    "invalid client id: {cid:?} (the prefix {:?} is reserved)",
+                    super::HTTP_PEER_PREFIX
+                )))
+            }
             Some(cid) if is_valid_name(cid) => cid.to_owned(),
             Some(cid) => return Err(policy(format!("invalid client id: {cid:?}"))),
             None => format!(
@@ -295,13 +305,15 @@ impl Router {
 
     /// Dispatch a frame that arrived on an open connection.
     pub fn handle_message(&mut self, now: Timestamp, conn: ConnId, frame: Frame) {
-        if !self.sessions.contains_key(&conn) {
+        if super::is_router_conn(conn) || !self.sessions.contains_key(&conn) {
             return;
         }
         match frame {
             Frame::Text(text) => self.handle_control(now, conn, &text),
             Frame::Binary(bytes) => self.route(now, conn, bytes),
         }
+        #[cfg(feature = "http")]
+        self.pump_http(now);
         self.flush_notices();
     }
 }

@@ -14,6 +14,8 @@
 
 mod calls;
 mod handshake;
+#[cfg(feature = "http")]
+mod http;
 mod peer;
 mod route;
 
@@ -41,6 +43,17 @@ pub mod close_code {
     pub const UNSUPPORTED_DATA: u16 = 1003;
     /// Authentication or permission failure.
     pub const POLICY_VIOLATION: u16 = 1008;
+}
+
+/// Connection ids from here up are the Router's own (its HTTP peers); drivers number theirs
+/// below it, and inputs naming one are ignored.
+pub const FIRST_ROUTER_CONN: u64 = 1 << 62;
+
+/// Client ids that start with this are the Router's own HTTP peers; no connection may take one.
+pub(crate) const HTTP_PEER_PREFIX: &str = "~http-";
+
+fn is_router_conn(conn: ConnId) -> bool {
+    conn.0 >= FIRST_ROUTER_CONN
 }
 
 /// One WebSocket-style message.
@@ -128,6 +141,11 @@ pub struct Router {
     notices: Vec<Notice>,
     /// When abandoned `message_cache` uploads are next swept, if any are open.
     cache_sweep: Option<Timestamp>,
+    /// Binary frames routed (for `/metrics`).
+    frames_routed: u64,
+    /// HTTP requests in flight and what the HTTP API keeps between them.
+    #[cfg(feature = "http")]
+    http: http::HttpState,
 }
 
 impl Router {
@@ -148,6 +166,9 @@ impl Router {
             events: VecDeque::new(),
             notices: Vec::new(),
             cache_sweep: None,
+            frames_routed: 0,
+            #[cfg(feature = "http")]
+            http: http::HttpState::default(),
         }
     }
 
@@ -163,7 +184,22 @@ impl Router {
 
     /// Number of open (authenticated) connections.
     pub fn open_connections(&self) -> usize {
+        #[cfg(feature = "http")]
+        return self.sessions.len() - self.http.peer_count();
+        #[cfg(not(feature = "http"))]
         self.sessions.len()
+    }
+
+    /// The connection that holds the client at `addr`: a transport connection, or one of the
+    /// Router's own HTTP peers.
+    fn conn_of(&self, addr: &ClientAddr) -> Option<ConnId> {
+        if let Some(record) = self.registry.client(addr) {
+            return Some(record.conn);
+        }
+        #[cfg(feature = "http")]
+        return self.http.conn_of(addr);
+        #[cfg(not(feature = "http"))]
+        None
     }
 
     /// The address of the client on `conn`, if it completed the handshake.
@@ -187,6 +223,8 @@ impl Router {
             self.asks.next_deadline(),
             self.calls.next_sweep(),
             self.caches_sweep(),
+            #[cfg(feature = "http")]
+            self.http.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -205,6 +243,10 @@ impl Router {
         }
         self.calls.sweep(now);
         self.caches_expire(now);
+        #[cfg(feature = "http")]
+        self.http_expire(now);
+        #[cfg(feature = "http")]
+        self.pump_http(now);
         self.flush_notices();
     }
 
@@ -220,6 +262,14 @@ impl Router {
     }
 
     fn send(&mut self, conn: ConnId, frame: Frame) {
+        // Frames for the Router's own HTTP peers are read by them after the current input.
+        #[cfg(feature = "http")]
+        if http::is_peer_conn(conn) {
+            if let Frame::Binary(bytes) = frame {
+                self.http.inbox.push_back((conn, bytes));
+            }
+            return;
+        }
         self.transmits.push_back(Transmit { conn, frame });
     }
 
@@ -248,6 +298,10 @@ impl Router {
                 .collect();
             for conn in recipients {
                 self.send(conn, Frame::Binary(frame.clone()));
+            }
+            #[cfg(feature = "http")]
+            if notice.event == "service_removed" {
+                self.http.forget_descriptor(&notice.data);
             }
             match notice.event {
                 "service_added" => self

@@ -57,9 +57,21 @@ impl Router {
         if envelope.str("type").is_none_or(is_reserved_event) {
             return;
         }
+        self.dispatch_envelope(now, conn, envelope);
+    }
+
+    /// Route an envelope from `conn` that passed the frame checks (or that the Router built for
+    /// one of its own HTTP peers): stamp the sender's identity, resolve the target, deliver.
+    pub(super) fn dispatch_envelope(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        mut envelope: Envelope,
+    ) {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
+        self.frames_routed += 1;
         let home = session.addr.workspace.clone();
         let target = match envelope.str("to") {
             None => return,
@@ -113,7 +125,7 @@ impl Router {
         mut envelope: Envelope,
     ) {
         let session = envelope.str("session").map(str::to_owned);
-        let Some(callee) = self.registry.client(&target).map(|c| c.conn) else {
+        let Some(callee) = self.conn_of(&target) else {
             if let Some(session) = session {
                 self.peer_not_found(
                     sender,
@@ -200,6 +212,9 @@ impl Router {
     /// Removes the client and its services, tells subscribers, and releases every caller
     /// waiting on it.
     pub fn handle_disconnect(&mut self, now: Timestamp, conn: ConnId) {
+        if super::is_router_conn(conn) {
+            return;
+        }
         let Some(session) = self.sessions.remove(&conn) else {
             return;
         };
@@ -236,6 +251,8 @@ impl Router {
             self.deliver(now, &requester, outcome);
         }
         // Hosts hear the services go before the client, in the order subscribers do.
+        #[cfg(feature = "http")]
+        self.pump_http(now);
         self.flush_notices();
         self.events
             .push_back(Event::ClientDisconnected { client: addr });

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import jwt
 import pytest
@@ -74,7 +74,10 @@ class Server:
         _live.discard(proc)
 
 
-def start_server(secret: Optional[str] = None) -> Server:
+def start_server(secret: Optional[str] = None, extra_args: Sequence[str] = ()) -> Server:
+    """Spawn our server (`extra_args` are appended to its command line, e.g.
+    ["--max-body", "1000"]); with HYPHA_TEST_SERVER_URL, return that server
+    instead and ignore `extra_args`."""
     external = os.environ.get("HYPHA_TEST_SERVER_URL")
     if external:
         url = external.rstrip("/")
@@ -93,7 +96,7 @@ def start_server(secret: Optional[str] = None) -> Server:
     env = dict(os.environ)
     env.setdefault("RUST_LOG", "warn")
     proc = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", "0", "--jwt-secret", secret],
+        [binary, "--host", "127.0.0.1", "--port", "0", "--jwt-secret", secret, *extra_args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,857 @@
+//! HTTP requests as peers of the Router (design.md §7).
+//!
+//! Each request that calls something becomes a peer with its own address,
+//! `<workspace>/~http-<n>`, and a session holding the caller's verified identity (or the
+//! read-only anonymous HTTP user). Its calls go through the same routing, visibility checks and
+//! call table as a WebSocket client's, and what comes back to its address — replies, heartbeats,
+//! `peer_not_found`, generator items, an ASGI app's `receive`/`send` calls — is read here
+//! ([`Router::pump_http`]) and turned into response parts for the driver.
+//!
+//! - `mod.rs`: the state, the inputs (`handle_http_*`), the answers that need no peer
+//!   (health, metrics, listings, info), and finishing an exchange;
+//! - `call.rs`: service calls, descriptors, results and generator streams;
+//! - `app.rs`: ASGI and functions apps.
+
+mod app;
+mod call;
+mod descriptors;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use rmpv::Value;
+use serde_json::json;
+
+use super::{Router, Session, FIRST_ROUTER_CONN, HTTP_PEER_PREFIX};
+use crate::auth::User;
+use crate::http::args::CallArgs;
+use crate::http::encode::{self, Format, StreamFormat};
+use crate::http::identity::{self, Credential};
+use crate::http::limit::RateLimiter;
+use crate::http::metrics::{Gauges, Metrics};
+use crate::http::route::{self, Route};
+use crate::http::{HttpId, HttpOutput, HttpRequest};
+use crate::jwt::{self, Audience};
+use crate::manager::{self, Caller, Env, ManagerError, Outcome};
+use crate::registry::{ClientAddr, ConnId, ServiceId};
+use crate::time::Timestamp;
+
+use descriptors::Descriptors;
+
+/// The user id of callers without a token (Python hypha's name).
+pub(crate) const ANONYMOUS_HTTP_USER: &str = "anonymouz-http";
+/// The workspace anonymous HTTP callers act from.
+pub(crate) const ANONYMOUS_HTTP_WORKSPACE: &str = "ws-anonymous";
+
+/// True if `conn` is one of the Router's HTTP peers.
+pub(super) fn is_peer_conn(conn: ConnId) -> bool {
+    conn.0 >= FIRST_ROUTER_CONN
+}
+
+/// What an exchange waits for.
+#[derive(Debug)]
+enum Stage {
+    /// The rest of the request body, then the call.
+    Body,
+    /// The provider's service descriptor (cached afterwards), then `then`.
+    Describe {
+        service: ServiceId,
+        epoch: u64,
+        then: AfterDescribe,
+    },
+    /// The result of a call.
+    Call,
+    /// Items of a generator, pulled one by one.
+    Stream(call::Stream),
+    /// An ASGI app serving the request.
+    Asgi(app::Asgi),
+    /// A functions app's answer.
+    Functions,
+    /// Answered; about to be forgotten.
+    Done,
+}
+
+/// What a descriptor was fetched for.
+#[derive(Debug)]
+enum AfterDescribe {
+    Call { key: String, args: CallArgs },
+    Asgi,
+    Functions,
+}
+
+/// A call the exchange made and who may answer it.
+#[derive(Debug, Clone)]
+struct Pending {
+    session: String,
+    responder: String,
+}
+
+/// One HTTP request in flight.
+#[derive(Debug)]
+struct Exchange {
+    conn: ConnId,
+    seq: u64,
+    request: HttpRequest,
+    route: Route,
+    started: Timestamp,
+    deadline: Option<Timestamp>,
+    /// The caller, once its credential verified.
+    user: Option<User>,
+    /// The peer address, once the exchange acts as a peer.
+    addr: Option<ClientAddr>,
+    body: Vec<u8>,
+    body_done: bool,
+    cors: Vec<(String, String)>,
+    format: Format,
+    stream_format: StreamFormat,
+    /// The status of the head, once sent.
+    status: Option<u16>,
+    /// Body chunks handed to the driver and not yet drained.
+    outstanding: usize,
+    pending: Vec<Pending>,
+    next_session: u32,
+    stage: Stage,
+}
+
+impl Exchange {
+    fn new_session(&mut self, responder: &str) -> String {
+        self.next_session += 1;
+        let session = format!("h{}x{}", self.seq, self.next_session);
+        self.pending.push(Pending {
+            session: session.clone(),
+            responder: responder.to_owned(),
+        });
+        session
+    }
+}
+
+/// Everything the HTTP API keeps.
+#[derive(Debug, Default)]
+pub(crate) struct HttpState {
+    exchanges: HashMap<HttpId, Exchange>,
+    peers: HashMap<ConnId, HttpId>,
+    deadlines: BTreeSet<(Timestamp, HttpId)>,
+    /// Frames for HTTP peers, read after the input that produced them.
+    pub(super) inbox: VecDeque<(ConnId, Vec<u8>)>,
+    outputs: VecDeque<HttpOutput>,
+    next_seq: u64,
+    limiter: RateLimiter,
+    metrics: Metrics,
+    descriptors: Descriptors,
+    first_seen: Option<Timestamp>,
+}
+
+impl HttpState {
+    /// Sessions in the Router's table that are HTTP peers, not connections.
+    pub(super) fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The HTTP peer at `addr`, if one is open.
+    pub(super) fn conn_of(&self, addr: &ClientAddr) -> Option<ConnId> {
+        let seq: u64 = addr
+            .client_id
+            .strip_prefix(HTTP_PEER_PREFIX)?
+            .parse()
+            .ok()?;
+        let conn = ConnId(FIRST_ROUTER_CONN.checked_add(seq)?);
+        let id = self.peers.get(&conn)?;
+        let exchange = self.exchanges.get(id)?;
+        (exchange.addr.as_ref() == Some(addr)).then_some(conn)
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Timestamp> {
+        self.deadlines.first().map(|(t, _)| *t)
+    }
+
+    /// A service went away or changed: its cached descriptor is stale.
+    pub(super) fn forget_descriptor(&mut self, info: &Value) {
+        if let Some(id) = manager::map_str(info, "id") {
+            self.descriptors.forget(id);
+        }
+    }
+}
+
+/// Why an exchange failed, with the status it answers.
+#[derive(Debug)]
+pub(super) struct Failure {
+    status: u16,
+    detail: String,
+    /// Seconds after which a refused caller may try again (429).
+    retry_after: Option<u64>,
+}
+
+impl Failure {
+    pub(super) fn new(status: u16, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    fn from_manager(error: &ManagerError) -> Self {
+        let status = match error {
+            ManagerError::NotFound(_) | ManagerError::Unsupported(_) => 404,
+            ManagerError::PermissionDenied(_) => 403,
+            ManagerError::InvalidArgument(_)
+            | ManagerError::Ambiguous(_)
+            | ManagerError::Registry(_) => 400,
+            ManagerError::Client(_) => 502,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl Router {
+    // ------------------------------------------------------------------------- inputs
+
+    /// A request head arrived. Its body follows with [`Self::handle_http_body`] and
+    /// [`Self::handle_http_end`] (call `handle_http_end` at once for a request without one).
+    pub fn handle_http_request(&mut self, now: Timestamp, id: HttpId, request: HttpRequest) {
+        self.http.first_seen.get_or_insert(now);
+        if self.http.exchanges.contains_key(&id) {
+            debug_assert!(false, "{id} is already open");
+            return;
+        }
+        let route = route::route(&request.method, &request.path);
+        let cors = identity::cors_headers(&request, &self.config.http.allow_origins);
+        let (format, stream_format) =
+            encode::negotiate(request.header("accept"), request.header("content-type"));
+        self.http.next_seq += 1;
+        let seq = self.http.next_seq;
+        let exchange = Exchange {
+            conn: ConnId(FIRST_ROUTER_CONN + seq),
+            seq,
+            request,
+            route,
+            started: now,
+            deadline: None,
+            user: None,
+            addr: None,
+            body: Vec::new(),
+            body_done: false,
+            cors,
+            format,
+            stream_format,
+            status: None,
+            outstanding: 0,
+            pending: Vec::new(),
+            next_session: 0,
+            stage: Stage::Body,
+        };
+        self.http.exchanges.insert(id, exchange);
+        if let Err(failure) = self.start_exchange(now, id) {
+            self.fail(now, id, failure);
+        }
+        self.settle_http(now);
+    }
+
+    /// A piece of the request body.
+    pub fn handle_http_body(&mut self, now: Timestamp, id: HttpId, chunk: &[u8]) {
+        let cap = self.config.http.max_body;
+        let Some(exchange) = self.http.exchanges.get_mut(&id) else {
+            return;
+        };
+        if exchange.body_done {
+            return;
+        }
+        if let Stage::Asgi(asgi) = &mut exchange.stage {
+            asgi.received += chunk.len();
+            if asgi.received > cap {
+                let failure = Failure::new(413, format!("request body larger than {cap} bytes"));
+                self.fail(now, id, failure);
+            } else {
+                asgi.chunks.push_back(chunk.to_vec());
+                self.asgi_feed(now, id);
+            }
+        } else if exchange.body.len() + chunk.len() > cap {
+            let failure = Failure::new(413, format!("request body larger than {cap} bytes"));
+            self.fail(now, id, failure);
+        } else {
+            exchange.body.extend_from_slice(chunk);
+        }
+        self.settle_http(now);
+    }
+
+    /// The request body is complete.
+    pub fn handle_http_end(&mut self, now: Timestamp, id: HttpId) {
+        let Some(exchange) = self.http.exchanges.get_mut(&id) else {
+            return;
+        };
+        if exchange.body_done {
+            return;
+        }
+        exchange.body_done = true;
+        match exchange.stage {
+            Stage::Body => {
+                if let Err(failure) = self.body_complete(now, id) {
+                    self.fail(now, id, failure);
+                }
+            }
+            Stage::Asgi(_) => self.asgi_feed(now, id),
+            _ => {}
+        }
+        self.settle_http(now);
+    }
+
+    /// The driver wrote one body chunk out: the response may produce another.
+    pub fn handle_http_drained(&mut self, now: Timestamp, id: HttpId) {
+        let Some(exchange) = self.http.exchanges.get_mut(&id) else {
+            return;
+        };
+        exchange.outstanding = exchange.outstanding.saturating_sub(1);
+        match exchange.stage {
+            Stage::Stream(_) => self.stream_pull(now, id),
+            Stage::Asgi(_) => self.asgi_release_sends(now, id),
+            _ => {}
+        }
+        self.settle_http(now);
+    }
+
+    /// The client went away: stop the work done for it (a generator is closed, an app's
+    /// `receive` learns of the disconnect) and forget the request.
+    pub fn handle_http_cancel(&mut self, now: Timestamp, id: HttpId) {
+        if self.http.exchanges.contains_key(&id) {
+            self.finish(now, id, 499);
+        }
+        self.settle_http(now);
+    }
+
+    /// Next response part. Call until `None` after every input, as with `poll_transmit`.
+    pub fn poll_http(&mut self) -> Option<HttpOutput> {
+        self.http.outputs.pop_front()
+    }
+
+    /// HTTP requests in flight.
+    pub fn http_in_flight(&self) -> usize {
+        self.http.exchanges.len()
+    }
+
+    /// Read what reached the HTTP peers during the last input.
+    pub(super) fn pump_http(&mut self, now: Timestamp) {
+        while let Some((conn, frame)) = self.http.inbox.pop_front() {
+            if let Some(&id) = self.http.peers.get(&conn) {
+                self.peer_frame(now, id, frame);
+            }
+        }
+    }
+
+    fn settle_http(&mut self, now: Timestamp) {
+        self.pump_http(now);
+        self.flush_notices();
+    }
+
+    /// Answer 504 (or end the stream) for exchanges without progress past their deadline.
+    pub(super) fn http_expire(&mut self, now: Timestamp) {
+        while let Some(&(at, id)) = self.http.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.http.deadlines.remove(&(at, id));
+            let failure = Failure::new(504, "the provider did not answer in time");
+            self.fail(now, id, failure);
+        }
+    }
+
+    // ------------------------------------------------------------------------- starting
+
+    fn start_exchange(&mut self, now: Timestamp, id: HttpId) -> Result<(), Failure> {
+        let exchange = &self.http.exchanges[&id];
+        let route = exchange.route.clone();
+        let is_app = matches!(route, Route::App { .. });
+        if exchange.request.method == "OPTIONS" && !is_app {
+            let mut headers = exchange.cors.clone();
+            headers.extend(identity::preflight_headers());
+            self.respond(now, id, 204, headers, Vec::new());
+            return Ok(());
+        }
+        match route {
+            Route::Health => return self.health(now, id),
+            Route::Probe => {
+                let body = json!({"status": "ok"}).to_string().into_bytes();
+                return self.respond_json(now, id, 200, body);
+            }
+            Route::Metrics => return self.metrics(now, id),
+            Route::NotFound => return Err(Failure::new(404, "not found")),
+            Route::MethodNotAllowed { allow } => {
+                let mut headers = self.http.exchanges[&id].cors.clone();
+                headers.push(("allow".into(), allow.into()));
+                headers.push(("content-type".into(), "application/json".into()));
+                let body = encode::error_body("method not allowed");
+                self.respond(now, id, 405, headers, body);
+                return Ok(());
+            }
+            Route::Redirect { location } => {
+                let mut headers = self.http.exchanges[&id].cors.clone();
+                headers.push(("location".into(), location));
+                self.respond(now, id, 307, headers, Vec::new());
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.authenticate(now, id)?;
+        let declared = self.http.exchanges[&id]
+            .request
+            .header("content-length")
+            .and_then(|l| l.parse::<usize>().ok());
+        let cap = self.config.http.max_body;
+        if declared.is_some_and(|len| len > cap) {
+            return Err(Failure::new(
+                413,
+                format!("request body larger than {cap} bytes"),
+            ));
+        }
+        if self.http.exchanges.len() > self.config.http.max_exchanges {
+            return Err(Failure::new(503, "too many requests in flight"));
+        }
+        match route {
+            Route::WorkspaceInfo { workspace } => self.workspace_info(now, id, &workspace),
+            Route::ServiceList { workspace } => self.service_list(now, id, &workspace),
+            Route::ServiceInfo { workspace, service } => {
+                self.service_info(now, id, &workspace, &service)
+            }
+            Route::Call { .. } => Ok(()),
+            Route::App {
+                workspace, service, ..
+            } => self.app_start(now, id, &workspace, &service),
+            _ => Ok(()),
+        }
+    }
+
+    /// Verify the caller's credential, apply its rate limit, and remember who it is.
+    fn authenticate(&mut self, now: Timestamp, id: HttpId) -> Result<(), Failure> {
+        let exchange = &self.http.exchanges[&id];
+        let credential = identity::credential(&exchange.request, &self.config.http.allow_origins);
+        let (user, limit_key) = match credential {
+            Credential::None => {
+                let key = format!(
+                    "addr:{}",
+                    exchange
+                        .request
+                        .remote
+                        .as_deref()
+                        .map(host_of)
+                        .unwrap_or_default()
+                );
+                (User::anonymous(ANONYMOUS_HTTP_USER.to_owned()), key)
+            }
+            Credential::Token(token) => {
+                let claims = jwt::verify(
+                    &token,
+                    &self.config.jwt_secret,
+                    now.as_secs(),
+                    Audience::Api,
+                )
+                .map_err(|e| Failure::new(401, format!("invalid token: {e}")))?;
+                let key = format!("user:{}", claims.sub);
+                (User::from_claims(&claims), key)
+            }
+        };
+        if let Some(limit) = self.config.http.rate_limit {
+            if let Err(retry) = self.http.limiter.take(limit, &limit_key, now) {
+                let mut failure =
+                    Failure::new(429, format!("rate limit exceeded; retry in {retry} s"));
+                failure.retry_after = Some(retry);
+                return Err(failure);
+            }
+        }
+        if let Some(exchange) = self.http.exchanges.get_mut(&id) {
+            exchange.user = Some(user);
+        }
+        Ok(())
+    }
+
+    /// The workspace the caller acts from when it asks about `url_workspace`: that workspace if
+    /// it holds a permission there, else its own (anonymous callers: `ws-anonymous`).
+    fn acting_workspace(user: &User, url_workspace: &str) -> String {
+        if user.permission(url_workspace).is_some() {
+            url_workspace.to_owned()
+        } else if user.is_anonymous() {
+            ANONYMOUS_HTTP_WORKSPACE.to_owned()
+        } else {
+            user.default_workspace(None)
+        }
+    }
+
+    /// Make the exchange a peer in the workspace the caller acts from, so it can call.
+    fn open_peer(&mut self, id: HttpId, url_workspace: &str) -> Result<ClientAddr, Failure> {
+        let exchange = self
+            .http
+            .exchanges
+            .get_mut(&id)
+            .ok_or_else(|| Failure::new(500, "request gone"))?;
+        if let Some(addr) = &exchange.addr {
+            return Ok(addr.clone());
+        }
+        let user = exchange
+            .user
+            .clone()
+            .ok_or_else(|| Failure::new(401, "not authenticated"))?;
+        let workspace = Self::acting_workspace(&user, url_workspace);
+        let addr = ClientAddr::new(workspace, format!("{HTTP_PEER_PREFIX}{}", exchange.seq));
+        exchange.addr = Some(addr.clone());
+        let conn = exchange.conn;
+        let user_value = user.to_value(&addr.workspace);
+        self.sessions.insert(
+            conn,
+            Session {
+                addr: addr.clone(),
+                user,
+                user_value,
+            },
+        );
+        self.http.peers.insert(conn, id);
+        Ok(addr)
+    }
+
+    /// Run a manager method synchronously for the exchange's caller, acting from `workspace`.
+    fn manager_for(
+        &mut self,
+        now: Timestamp,
+        id: HttpId,
+        url_workspace: &str,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<Outcome, Failure> {
+        let user = self.http.exchanges[&id]
+            .user
+            .clone()
+            .ok_or_else(|| Failure::new(401, "not authenticated"))?;
+        let addr = ClientAddr::new(Self::acting_workspace(&user, url_workspace), "~http");
+        let caller = Caller {
+            addr: &addr,
+            user: &user,
+        };
+        let mut env = Env {
+            registry: &mut self.registry,
+            caches: &mut self.caches,
+            config: &self.config,
+            now,
+            rng: &mut self.rng,
+            notices: &mut self.notices,
+        };
+        let args = manager::Args::from_payload(Some(&Value::Map(vec![(
+            "args".into(),
+            Value::Array(args),
+        )])));
+        Ok(manager::dispatch(&mut env, &caller, method, &args))
+    }
+
+    // ------------------------------------------------------------------------- direct answers
+
+    fn health(&mut self, now: Timestamp, id: HttpId) -> Result<(), Failure> {
+        let uptime = self
+            .http
+            .first_seen
+            .map_or(0.0, |t| now.0.saturating_sub(t.0) as f64 / 1000.0);
+        let body = json!({
+            "status": "ok",
+            "clients": self.registry.client_count(),
+            "connections": self.open_connections(),
+            "services": self.registry.service_count(),
+            "http_in_flight": self.http.exchanges.len().saturating_sub(1),
+            "uptime": uptime,
+            "version": self.config.hypha_version,
+        });
+        self.respond_json(now, id, 200, body.to_string().into_bytes())
+    }
+
+    fn metrics(&mut self, now: Timestamp, id: HttpId) -> Result<(), Failure> {
+        self.http.metrics.frames_routed = self.frames_routed;
+        let text = self.http.metrics.render(&Gauges {
+            connections: self.open_connections(),
+            clients: self.registry.client_count(),
+            services: self.registry.service_count(),
+            http_in_flight: self.http.exchanges.len().saturating_sub(1),
+        });
+        let headers = vec![(
+            "content-type".into(),
+            "text/plain; version=0.0.4; charset=utf-8".into(),
+        )];
+        self.respond(now, id, 200, headers, text.into_bytes());
+        Ok(())
+    }
+
+    fn workspace_info(
+        &mut self,
+        now: Timestamp,
+        id: HttpId,
+        workspace: &str,
+    ) -> Result<(), Failure> {
+        let user = self.http.exchanges[&id]
+            .user
+            .clone()
+            .unwrap_or_else(|| User::anonymous(String::new()));
+        if user.permission(workspace).is_none() {
+            return Err(Failure::new(
+                403,
+                format!(
+                    "{} has no permission to access workspace {workspace}",
+                    user.id
+                ),
+            ));
+        }
+        let clients = self.registry.clients_in(workspace).count();
+        let known = clients > 0
+            || workspace == crate::auth::PUBLIC_WORKSPACE
+            || workspace == crate::auth::DEFAULT_WORKSPACE;
+        if !known {
+            return Err(Failure::new(
+                404,
+                format!("workspace {workspace} does not exist"),
+            ));
+        }
+        let services = self
+            .registry
+            .find(&crate::registry::ServicePattern {
+                workspace: workspace.to_owned(),
+                client_id: "*".into(),
+                name: "*".into(),
+                app_id: "*".into(),
+            })
+            .len();
+        let body = json!({
+            "id": workspace,
+            "name": workspace,
+            "clients": clients,
+            "services": services,
+            "permission": user.permission(workspace).map(|p| p.as_scope()),
+        });
+        self.respond_json(now, id, 200, body.to_string().into_bytes())
+    }
+
+    fn service_list(&mut self, now: Timestamp, id: HttpId, workspace: &str) -> Result<(), Failure> {
+        let outcome = self.manager_for(
+            now,
+            id,
+            workspace,
+            "services.default.list_services",
+            vec![workspace.into()],
+        )?;
+        let Outcome::Value(Value::Array(mut services)) = outcome else {
+            return Err(match outcome {
+                Outcome::Error(e) => Failure::from_manager(&e),
+                _ => Failure::new(500, "unexpected listing"),
+            });
+        };
+        // Ids as a client of the workspace names them: `client:service`.
+        let prefix = format!("{workspace}/");
+        for info in &mut services {
+            if let Some(short) = manager::map_str(info, "id").and_then(|i| i.strip_prefix(&prefix))
+            {
+                let short = short.to_owned();
+                manager::map_set(info, "id", short.into());
+            }
+        }
+        let body = self.http.exchanges[&id]
+            .format
+            .body(&Value::Array(services));
+        self.respond_value(now, id, body)
+    }
+
+    fn service_info(
+        &mut self,
+        now: Timestamp,
+        id: HttpId,
+        workspace: &str,
+        service: &str,
+    ) -> Result<(), Failure> {
+        if service == "ws" {
+            let body = json!({
+                "id": format!("{workspace}/{}:default", self.config.manager_id),
+                "name": "workspace manager",
+                "type": "manager",
+                "config": {"visibility": "public", "workspace": workspace},
+            });
+            return self.respond_json(now, id, 200, body.to_string().into_bytes());
+        }
+        let query = absolute_query(workspace, service);
+        let mode = crate::http::args::query_value(&self.http.exchanges[&id].request.query, "_mode");
+        let mut args = vec![query.as_str().into()];
+        if let Some(mode) = mode {
+            args.push(Value::Map(vec![("mode".into(), mode.into())]));
+        }
+        match self.manager_for(
+            now,
+            id,
+            workspace,
+            "services.default.get_service_info",
+            args,
+        )? {
+            Outcome::Value(info) => {
+                let body = self.http.exchanges[&id].format.body(&info);
+                self.respond_value(now, id, body)
+            }
+            Outcome::Error(e) => Err(self.lookup_failure(id, workspace, &query, &e)),
+            _ => Err(Failure::new(500, "unexpected service info")),
+        }
+    }
+
+    /// A failed lookup: 403 if the service exists but the caller may not use it.
+    fn lookup_failure(
+        &self,
+        id: HttpId,
+        workspace: &str,
+        query: &str,
+        error: &ManagerError,
+    ) -> Failure {
+        if matches!(error, ManagerError::NotFound(_)) {
+            let user = self.http.exchanges.get(&id).and_then(|e| e.user.as_ref());
+            let home = user.map_or_else(String::new, |u| Self::acting_workspace(u, workspace));
+            if manager::hidden_from(&self.registry, query, &home) {
+                return Failure::new(
+                    403,
+                    format!("permission denied: {query} is protected and the caller acts from workspace {home}"),
+                );
+            }
+        }
+        Failure::from_manager(error)
+    }
+
+    // ------------------------------------------------------------------------- writing
+
+    fn respond_json(
+        &mut self,
+        now: Timestamp,
+        id: HttpId,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<(), Failure> {
+        let mut headers = self.http.exchanges[&id].cors.clone();
+        headers.push(("content-type".into(), "application/json".into()));
+        self.respond(now, id, status, headers, body);
+        Ok(())
+    }
+
+    /// 200 with a body already encoded in the exchange's format.
+    fn respond_value(&mut self, now: Timestamp, id: HttpId, body: Vec<u8>) -> Result<(), Failure> {
+        let exchange = &self.http.exchanges[&id];
+        let mut headers = exchange.cors.clone();
+        headers.push(("content-type".into(), exchange.format.content_type().into()));
+        self.respond(now, id, 200, headers, body);
+        Ok(())
+    }
+
+    /// A whole response, then the end of the exchange.
+    fn respond(
+        &mut self,
+        now: Timestamp,
+        id: HttpId,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) {
+        self.head(id, status, headers);
+        if !body.is_empty() {
+            self.chunk(id, body);
+        }
+        self.finish(now, id, status);
+    }
+
+    fn head(&mut self, id: HttpId, status: u16, headers: Vec<(String, String)>) {
+        let Some(exchange) = self.http.exchanges.get_mut(&id) else {
+            return;
+        };
+        if exchange.status.is_some() {
+            return;
+        }
+        exchange.status = Some(status);
+        self.http.outputs.push_back(HttpOutput::Head {
+            id,
+            status,
+            headers,
+        });
+    }
+
+    fn chunk(&mut self, id: HttpId, chunk: Vec<u8>) {
+        if let Some(exchange) = self.http.exchanges.get_mut(&id) {
+            exchange.outstanding += 1;
+            self.http.outputs.push_back(HttpOutput::Body { id, chunk });
+        }
+    }
+
+    /// Answer `failure`: an error response, or, once the head is out, an error item that ends
+    /// the stream.
+    pub(super) fn fail(&mut self, now: Timestamp, id: HttpId, failure: Failure) {
+        let Some(exchange) = self.http.exchanges.get(&id) else {
+            return;
+        };
+        match exchange.status {
+            None => {
+                let mut headers = exchange.cors.clone();
+                headers.push(("content-type".into(), "application/json".into()));
+                if let Some(seconds) = failure.retry_after {
+                    headers.push(("retry-after".into(), seconds.to_string()));
+                }
+                let body = encode::error_body(&failure.detail);
+                self.respond(now, id, failure.status, headers, body);
+            }
+            Some(status) => {
+                if matches!(exchange.stage, Stage::Stream(_)) {
+                    let item = exchange.stream_format.error_item(&failure.detail);
+                    self.chunk(id, item);
+                }
+                self.finish(now, id, status);
+            }
+        }
+    }
+
+    /// End the response and forget the exchange: its peer session, its calls, its deadline.
+    fn finish(&mut self, now: Timestamp, id: HttpId, status: u16) {
+        let Some(mut exchange) = self.http.exchanges.remove(&id) else {
+            return;
+        };
+        if let Some(at) = exchange.deadline {
+            self.http.deadlines.remove(&(at, id));
+        }
+        let stage = std::mem::replace(&mut exchange.stage, Stage::Done);
+        // Work the provider still does for a client that is gone is stopped.
+        match stage {
+            Stage::Stream(stream) if !stream.ended => self.stream_close(now, &exchange, &stream),
+            Stage::Asgi(asgi) => self.asgi_disconnect(now, &exchange, asgi),
+            _ => {}
+        }
+        if exchange.status.is_some() && status != 499 {
+            self.http.outputs.push_back(HttpOutput::End { id });
+        }
+        self.http.peers.remove(&exchange.conn);
+        if self.sessions.remove(&exchange.conn).is_some() {
+            self.calls.forget_caller(exchange.conn);
+            self.asks.forget_requester(exchange.conn);
+        }
+        let seconds = now.0.saturating_sub(exchange.started.0) as f64 / 1000.0;
+        self.http.metrics.request(
+            exchange.route.label(),
+            exchange.status.unwrap_or(status),
+            seconds,
+        );
+    }
+
+    /// Give the exchange `window` more time without progress.
+    fn arm(&mut self, now: Timestamp, id: HttpId) {
+        let deadline = now + self.config.client_call_timeout;
+        let Some(exchange) = self.http.exchanges.get_mut(&id) else {
+            return;
+        };
+        if let Some(at) = exchange.deadline.replace(deadline) {
+            self.http.deadlines.remove(&(at, id));
+        }
+        self.http.deadlines.insert((deadline, id));
+    }
+}
+
+/// `svc`, `client:svc`, `svc@app` of workspace `ws` as an absolute query.
+fn absolute_query(workspace: &str, service: &str) -> String {
+    if service.contains('/') {
+        service.to_owned()
+    } else if service.contains(':') {
+        format!("{workspace}/{service}")
+    } else {
+        format!("{workspace}/*:{service}")
+    }
+}
+
+/// The host part of `ip:port` (the rate-limit key of an anonymous caller).
+fn host_of(remote: &str) -> &str {
+    remote.rsplit_once(':').map_or(remote, |(host, _)| host)
+}
