@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hypha_core::http::{HttpId, HttpOutput, HttpRequest};
 use hypha_core::{close_code, Config, ConnId, Event, Frame, Router, Timestamp};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -24,12 +25,16 @@ pub(crate) enum Outbound {
 struct State {
     router: Router,
     outboxes: HashMap<ConnId, mpsc::Sender<Outbound>>,
+    /// Response parts of open HTTP requests. Unbounded channels, bounded by the Router: a
+    /// response has at most a window of body chunks not yet taken by hyper.
+    http_outboxes: HashMap<HttpId, mpsc::UnboundedSender<HttpOutput>>,
 }
 
 /// The shared server: the Router, the outboxes, and the timer's deadline.
 pub(crate) struct Hub {
     state: Mutex<State>,
     next_conn: AtomicU64,
+    next_http: AtomicU64,
     deadline: watch::Sender<Option<Timestamp>>,
 }
 
@@ -46,8 +51,10 @@ impl Hub {
             state: Mutex::new(State {
                 router: Router::new(config),
                 outboxes: HashMap::new(),
+                http_outboxes: HashMap::new(),
             }),
             next_conn: AtomicU64::new(1),
+            next_http: AtomicU64::new(1),
             deadline: watch::channel(None).0,
         }
     }
@@ -59,8 +66,53 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn connection_count(&self) -> usize {
-        self.lock().router.open_connections()
+    /// An HTTP request head arrived; its response parts go to `outbox`.
+    pub(crate) fn http_request(
+        &self,
+        request: HttpRequest,
+        outbox: mpsc::UnboundedSender<HttpOutput>,
+    ) -> HttpId {
+        let id = HttpId(self.next_http.fetch_add(1, Ordering::Relaxed));
+        let mut state = self.lock();
+        state.http_outboxes.insert(id, outbox);
+        state.router.handle_http_request(now(), id, request);
+        self.drain(&mut state);
+        id
+    }
+
+    /// A piece of a request body; false once the Router has ended the request.
+    pub(crate) fn http_body(&self, id: HttpId, chunk: &[u8]) -> bool {
+        let mut state = self.lock();
+        if !state.http_outboxes.contains_key(&id) {
+            return false;
+        }
+        state.router.handle_http_body(now(), id, chunk);
+        self.drain(&mut state);
+        state.http_outboxes.contains_key(&id)
+    }
+
+    pub(crate) fn http_end(&self, id: HttpId) {
+        let mut state = self.lock();
+        if state.http_outboxes.contains_key(&id) {
+            state.router.handle_http_end(now(), id);
+            self.drain(&mut state);
+        }
+    }
+
+    pub(crate) fn http_drained(&self, id: HttpId) {
+        let mut state = self.lock();
+        if state.http_outboxes.contains_key(&id) {
+            state.router.handle_http_drained(now(), id);
+            self.drain(&mut state);
+        }
+    }
+
+    pub(crate) fn http_cancel(&self, id: HttpId) {
+        let mut state = self.lock();
+        if state.http_outboxes.remove(&id).is_some() {
+            state.router.handle_http_cancel(now(), id);
+            self.drain(&mut state);
+        }
     }
 
     /// A socket sent its authentication frame.
@@ -111,6 +163,20 @@ impl Hub {
                 if outbox.try_send(Outbound::Frame(transmit.frame)).is_err() {
                     too_slow.push(transmit.conn);
                 }
+            }
+        }
+        while let Some(output) = state.router.poll_http() {
+            let (id, last) = match &output {
+                HttpOutput::Head { id, .. } | HttpOutput::Body { id, .. } => (*id, false),
+                HttpOutput::End { id } => (*id, true),
+            };
+            let outbox = if last {
+                state.http_outboxes.remove(&id)
+            } else {
+                state.http_outboxes.get(&id).cloned()
+            };
+            if let Some(outbox) = outbox {
+                let _ = outbox.send(output);
             }
         }
         for conn in too_slow {

@@ -1,134 +1,125 @@
-//! The HTTP surface: `GET /health` and the WebSocket endpoint `/ws`, one task pair per socket.
+//! The HTTP surface: `/ws` upgrades to the WebSocket driver; every other request is converted
+//! into the Router's HTTP inputs, and its response parts back into an axum response whose body
+//! streams. No decision is made here (design.md §7): routes, identities, arguments, statuses
+//! and limits are all the Router's.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::IntoResponse;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
-use axum::Json;
-use futures_util::{SinkExt, StreamExt};
-use hypha_core::{close_code, Frame};
+use futures_util::StreamExt;
+use hypha_core::http::{HttpId, HttpOutput, HttpRequest};
 use tokio::sync::mpsc;
-use tracing::debug;
 
-use crate::driver::{Hub, Outbound, OUTBOX_CAPACITY};
-
-/// How long a new socket may take to send its authentication frame.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// A socket silent for this long is closed (clients ping every 20–30 s).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Largest message accepted; hypha-rpc chunks anything above 256 KiB.
-const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+use crate::driver::Hub;
 
 pub(crate) fn router(hub: Arc<Hub>) -> axum::Router {
     axum::Router::new()
-        .route("/health", get(health))
-        .route("/ws", get(upgrade))
+        .route("/ws", get(crate::ws::upgrade))
+        .fallback(api)
         .with_state(hub)
 }
 
-async fn health(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok", "connections": hub.connection_count()}))
+/// Tells the Router the client is gone when the response (or the wait for it) is dropped
+/// before the Router ended it.
+struct Cancel {
+    hub: Arc<Hub>,
+    id: HttpId,
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(hub): State<Arc<Hub>>) -> impl IntoResponse {
-    ws.max_message_size(MAX_MESSAGE)
-        .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, hub))
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        self.hub.http_cancel(self.id);
+    }
 }
 
-async fn serve(socket: WebSocket, hub: Arc<Hub>) {
-    let (mut sink, mut stream) = socket.split();
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
-        Ok(Some(Ok(Message::Text(text)))) => text.to_string(),
-        Ok(Some(Ok(_))) => {
-            let _ = sink
-                .send(close(
-                    close_code::UNSUPPORTED_DATA,
-                    "the first message must be the JSON authentication frame",
-                ))
-                .await;
-            return;
-        }
-        Err(_) => {
-            let _ = sink
-                .send(Message::Text(
-                    r#"{"type":"error","message":"authentication timeout"}"#.into(),
-                ))
-                .await;
-            let _ = sink
-                .send(close(
-                    close_code::POLICY_VIOLATION,
-                    "authentication timeout",
-                ))
-                .await;
-            return;
-        }
-        Ok(_) => return,
+async fn api(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let head = HttpRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect(),
+        remote: Some(remote.to_string()),
     };
-    let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOX_CAPACITY);
-    let conn = hub.connect(&hello, tx);
-
-    let writer = async move {
-        // Feed every frame already queued, then flush once: under load one write carries many
-        // frames instead of one syscall per frame.
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
-            while let Some(out) = next.take() {
-                let message = match out {
-                    Outbound::Frame(Frame::Binary(bytes)) => Message::Binary(bytes.into()),
-                    Outbound::Frame(Frame::Text(text)) => Message::Text(text.into()),
-                    Outbound::Close(code, reason) => {
-                        let _ = sink.send(close(code, &reason)).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let id = hub.http_request(head, tx);
+    let cancel = Cancel {
+        hub: hub.clone(),
+        id,
+    };
+    // The body is fed as it arrives (an ASGI app reads it while it answers); the reader stops
+    // as soon as the Router has ended the request (e.g. 413).
+    let feeder = hub.clone();
+    tokio::spawn(async move {
+        let mut chunks = body.into_data_stream();
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    if !feeder.http_body(id, &bytes) {
                         return;
                     }
-                };
-                if sink.feed(message).await.is_err() {
+                }
+                Err(_) => {
+                    feeder.http_cancel(id);
                     return;
                 }
-                next = rx.try_recv().ok();
-            }
-            if sink.flush().await.is_err() {
-                return;
             }
         }
+        feeder.http_end(id);
+    });
+    let Some(HttpOutput::Head {
+        status, headers, ..
+    }) = rx.recv().await
+    else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response_plain();
     };
-    let reader = async {
-        loop {
-            match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
-                Ok(Some(Ok(Message::Binary(bytes)))) => {
-                    hub.message(conn, Frame::Binary(bytes.into()))
-                }
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    hub.message(conn, Frame::Text(text.to_string()))
-                }
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
-                Err(_) => {
-                    debug!(%conn, "idle timeout");
-                    break;
-                }
+    let mut response = Response::builder().status(status);
+    if let Some(map) = response.headers_mut() {
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::try_from(name), HeaderValue::try_from(value))
+            {
+                map.append(name, value);
             }
         }
-    };
-    // Whichever side ends first ends the connection.
-    tokio::select! {
-        () = writer => {},
-        () = reader => {},
     }
-    hub.disconnect(conn);
+    let stream = futures_util::stream::unfold((rx, cancel), |(mut rx, cancel)| async move {
+        match rx.recv().await? {
+            HttpOutput::Body { chunk, .. } => {
+                // Taken by hyper, which asks for more only when it can write: the credit that
+                // lets a stream pull its next item.
+                cancel.hub.http_drained(cancel.id);
+                Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), (rx, cancel)))
+            }
+            HttpOutput::End { .. } | HttpOutput::Head { .. } => None,
+        }
+    });
+    response
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response_plain())
 }
 
-fn close(code: u16, reason: &str) -> Message {
-    // Close reasons are limited to 123 bytes by the WebSocket protocol.
-    let mut reason = reason.to_owned();
-    while reason.len() > 123 {
-        reason.pop();
+trait PlainResponse {
+    fn into_response_plain(self) -> Response;
+}
+
+impl PlainResponse for StatusCode {
+    fn into_response_plain(self) -> Response {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = self;
+        response
     }
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
 }

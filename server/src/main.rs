@@ -1,11 +1,13 @@
 //! `hypha-core-server`: the Hypha Core Router behind a native WebSocket endpoint.
 //!
-//! Binds `--host`/`--port`, serves the Hypha WebSocket protocol at `/ws` and `GET /health`, and
+//! Binds `--host`/`--port`, serves the Hypha WebSocket protocol at `/ws` and the HTTP service
+//! API everywhere else (`/health`, `/metrics`, `/{ws}/services/…`, `/{ws}/apps/…`), and
 //! shuts down gracefully on SIGINT/SIGTERM. With `--port 0` it binds a free port; either way it
 //! prints `HYPHA_CORE_SERVER_LISTENING http://<addr>` on stdout once it accepts connections.
 
 mod driver;
 mod http;
+mod ws;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -35,6 +37,23 @@ struct Args {
     /// URL clients know the server by (default `http://<host>:<port>`).
     #[arg(long)]
     public_url: Option<String>,
+    /// An origin whose pages may call the HTTP API with the user's `access_token` cookie and
+    /// read credentialed answers (repeat for several). Other origins get `*` without credentials.
+    #[arg(
+        long = "allow-origin",
+        env = "HYPHA_ALLOW_ORIGINS",
+        value_delimiter = ','
+    )]
+    allow_origins: Vec<String>,
+    /// Largest HTTP request body accepted, in bytes.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    max_body: usize,
+    /// HTTP requests per second per identity (token user, or peer address); 0 turns it off.
+    #[arg(long, default_value_t = 1000.0)]
+    rate_limit: f64,
+    /// Burst size of the HTTP rate limit.
+    #[arg(long, default_value_t = 5000.0)]
+    rate_burst: f64,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -64,11 +83,17 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     let addr: SocketAddr = listener.local_addr()?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
-    let config = Config::new(
+    let mut config = Config::new(
         public_url.clone(),
         secret,
         u64::from_le_bytes(random_bytes::<8>()),
     );
+    config.http.max_body = args.max_body;
+    config.http.allow_origins = args.allow_origins;
+    config.http.rate_limit = (args.rate_limit > 0.0).then_some(hypha_core::http::RateLimit {
+        per_second: args.rate_limit,
+        burst: args.rate_burst.max(1.0),
+    });
 
     let hub = Arc::new(driver::Hub::new(config));
     let timer = tokio::spawn(driver::run_timer(hub.clone()));
@@ -79,9 +104,12 @@ async fn main() -> std::io::Result<()> {
     std::io::stdout().flush()?;
     info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     info!("shutting down: closing client connections");
     hub.close_all();
     // Give writers a moment to flush their close frames.
