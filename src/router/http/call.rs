@@ -412,17 +412,28 @@ impl Router {
             (Stage::Asgi(asgi), Reply::Gone(error)) => {
                 self.asgi_done(now, id, asgi, Some(Failure::new(502, error)))
             }
-            (_, Reply::Reject(error)) => Err(rejection(&error)),
-            (_, Reply::Gone(error)) => Err(Failure::new(502, error)),
+            // The stage goes back first: a stream that fails ends with an error item.
+            (stage, Reply::Reject(error)) => {
+                self.restore_stage(id, stage);
+                Err(rejection(&error))
+            }
+            (stage, Reply::Gone(error)) => {
+                self.restore_stage(id, stage);
+                Err(Failure::new(502, error))
+            }
             (stage, _) => {
-                if let Some(exchange) = self.http.exchanges.get_mut(&id) {
-                    exchange.stage = stage;
-                }
+                self.restore_stage(id, stage);
                 Ok(())
             }
         };
         if let Err(failure) = result {
             self.fail(now, id, failure);
+        }
+    }
+
+    fn restore_stage(&mut self, id: HttpId, stage: Stage) {
+        if let Some(exchange) = self.http.exchanges.get_mut(&id) {
+            exchange.stage = stage;
         }
     }
 
