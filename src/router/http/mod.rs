@@ -404,6 +404,8 @@ impl Router {
         if self.http.exchanges.len() > self.config.http.max_exchanges {
             return Err(Failure::new(503, "too many requests in flight"));
         }
+        // A request that never finishes sending its body is answered 504, not kept.
+        self.arm(now, id);
         match route {
             Route::WorkspaceInfo { workspace } => self.workspace_info(now, id, &workspace),
             Route::ServiceList { workspace } => self.service_list(now, id, &workspace),
@@ -818,6 +820,11 @@ impl Router {
         if self.sessions.remove(&exchange.conn).is_some() {
             self.calls.forget_caller(exchange.conn);
             self.asks.forget_requester(exchange.conn);
+            // An app still waiting on one of the exchange's functions hears that it is gone.
+            for (caller, session, callee) in self.calls.take_for_callee(exchange.conn) {
+                let error = format!("HTTP request {callee} ended");
+                self.peer_not_found(caller, &session, &callee.to_string(), &error);
+            }
         }
         let seconds = now.0.saturating_sub(exchange.started.0) as f64 / 1000.0;
         self.http.metrics.request(
