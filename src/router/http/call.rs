@@ -148,10 +148,7 @@ impl Router {
         let addr = self.open_peer(id, &workspace)?;
         self.arm(now, id);
         if service == "ws" {
-            // The workspace manager, with the caller's own permissions.
-            let to = self.manager_addr.clone();
-            let method = format!("services.default.{key}");
-            return self.send_call(now, id, &to, &method, call_args);
+            return self.manager_call_for(now, id, &key, call_args);
         }
         let query = super::absolute_query(&workspace, &service);
         let resolved = {
@@ -181,6 +178,67 @@ impl Router {
                 args: call_args,
             },
         )
+    }
+
+    /// Call manager method `key` as the exchange's peer, with the caller's own permissions. It
+    /// runs in place, so a refusal keeps its type (403, 404, 400; over the wire it would be a
+    /// bare message, a 500); what needs a client (`get_service` asking a provider) is answered
+    /// to the peer like any manager call.
+    fn manager_call_for(
+        &mut self,
+        now: Timestamp,
+        id: HttpId,
+        key: &str,
+        call_args: CallArgs,
+    ) -> Result<(), Failure> {
+        let manager_addr = self.manager_addr.clone();
+        let exchange = self
+            .http
+            .exchanges
+            .get_mut(&id)
+            .ok_or_else(|| Failure::new(500, "request gone"))?;
+        let conn = exchange.conn;
+        let session = exchange.new_session(&manager_addr);
+        exchange.stage = Stage::Call;
+        let user = self
+            .sessions
+            .get(&conn)
+            .map(|s| s.user.clone())
+            .ok_or_else(|| Failure::new(500, "request gone"))?;
+        let requester = Requester {
+            conn,
+            addr: self.sessions[&conn].addr.clone(),
+            session: Some(session),
+        };
+        let (args, with_kwargs) = call_args.into_wire();
+        let mut payload = vec![("args".into(), Value::Array(args))];
+        if with_kwargs {
+            payload.push(("with_kwargs".into(), true.into()));
+        }
+        let args = manager::Args::from_payload(Some(&Value::Map(payload)));
+        let caller = manager::Caller {
+            addr: &requester.addr,
+            user: &user,
+        };
+        let mut env = manager::Env {
+            registry: &mut self.registry,
+            caches: &mut self.caches,
+            config: &self.config,
+            now,
+            rng: &mut self.rng,
+            notices: &mut self.notices,
+        };
+        let outcome =
+            manager::dispatch(&mut env, &caller, &format!("services.default.{key}"), &args);
+        if let Outcome::Error(error) = &outcome {
+            return Err(Failure::from_manager(error));
+        }
+        // Open uploads are swept for abandonment, as for calls over the wire.
+        if self.cache_sweep.is_none() && !self.caches.is_empty() {
+            self.cache_sweep = Some(now + manager::cache_sweep_interval());
+        }
+        self.deliver(now, &requester, outcome);
+        Ok(())
     }
 
     /// Get the descriptor of `service` (from the cache, or from its provider through the
