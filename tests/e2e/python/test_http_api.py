@@ -824,10 +824,23 @@ async def test_oversized_body_is_413(clients, http):
         big = json.dumps({"data": "x" * 5000}).encode()
         _error(await http.post(url, content=big, headers=json_ct), 413)
 
+        # Without Content-Length (chunked): the server has to count. First the
+        # whole body in one chunk, then as a stream of small chunks, which the
+        # client is still sending when the server answers; the client must get
+        # the 413, not a connection reset (the server has to read, and drop, the
+        # rest of a small oversized body, or linger, before it closes).
+        async def one_chunk():
+            yield big
+
         async def chunks():
             for i in range(0, len(big), 512):
                 yield big[i : i + 512]
 
-        _error(await http.post(url, content=chunks(), headers=json_ct), 413)
+        _error(await http.post(url, content=one_chunk(), headers=json_ct), 413)
+        try:
+            r = await http.post(url, content=chunks(), headers=json_ct)
+        except httpx.TransportError as exc:
+            pytest.fail(f"a streamed oversized body got {exc!r} instead of a 413 response")
+        _error(r, 413)
         # A small body still works afterwards.
         assert _ok_json(await http.post(url, content=json.dumps({"data": "yy"}), headers=json_ct)) == 2
