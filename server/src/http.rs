@@ -17,6 +17,10 @@ use tokio::sync::mpsc;
 
 use crate::driver::Hub;
 
+/// Request body read and dropped after the Router answered early, at most.
+const DISCARD_AFTER_ANSWER: usize = 4 * 1024 * 1024;
+const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) fn router(hub: Arc<Hub>) -> axum::Router {
     axum::Router::new()
         .route("/ws", get(crate::ws::upgrade))
@@ -69,6 +73,18 @@ async fn api(
             match chunk {
                 Ok(bytes) => {
                     if !feeder.http_body(id, &bytes) {
+                        // Answered early (e.g. 413): read a bounded rest of the upload, so a
+                        // client still sending sees the answer instead of a reset connection.
+                        let mut left = DISCARD_AFTER_ANSWER;
+                        let drain = async {
+                            while let Some(Ok(bytes)) = chunks.next().await {
+                                left = left.saturating_sub(bytes.len());
+                                if left == 0 {
+                                    break;
+                                }
+                            }
+                        };
+                        let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
                         return;
                     }
                 }

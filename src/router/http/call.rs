@@ -90,8 +90,11 @@ fn is_function(value: &Value) -> bool {
 /// writes the message and ends the trace with `"<Class>: message"`. Argument errors are the
 /// caller's (400); anything else is the provider's (500).
 fn rejection(error: &Value) -> Failure {
+    // Only the last line of a message reaches the HTTP client: hypha-rpc's Python client
+    // sends the whole formatted traceback as the message of an async function's error.
     let value = manager::map_str(error, "_rvalue")
         .or_else(|| error.as_str())
+        .and_then(|v| v.lines().rev().map(str::trim).find(|l| !l.is_empty()))
         .unwrap_or("the provider failed");
     let last_trace_line = manager::map_str(error, "_rtrace")
         .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()))
@@ -651,6 +654,12 @@ mod tests {
         );
         let f = rejection(&error("boom", "Traceback...\nRuntimeError: boom"));
         assert_eq!((f.status, f.detail.as_str()), (500, "RuntimeError: boom"));
+        // An async Python function's error carries the traceback as its message.
+        let f = rejection(&error(
+            "Traceback (most recent call last):\n  File \"x.py\", line 3, in f\n    raise ValueError(\"no\")\nValueError: no\n",
+            "",
+        ));
+        assert_eq!((f.status, f.detail.as_str()), (400, "ValueError: no"));
         // A message that merely mentions an error class is not one.
         let f = rejection(&error("the ValueError happened: x", ""));
         assert_eq!(f.status, 500);
