@@ -1309,6 +1309,23 @@ fn a_generator_that_fails_midway_ends_the_stream_with_an_error_item() {
     assert_eq!(lines[0], json!(1));
     assert_eq!(lines[1]["type"], "error");
     assert!(lines[1]["error"].as_str().unwrap().contains("midway"));
+
+    // Nothing but (at most) the close of the generator follows.
+    for call in x.calls(&p) {
+        assert_eq!(call.str("method"), Some("s1.g:close"));
+    }
+
+    // The provider leaving mid-stream ends it the same way, at once.
+    let id = start_stream(&mut x, &p, &[], "p");
+    let call = pull(&mut x, &p);
+    x.resolve(&p, &call, 1.into());
+    let _pending = pull(&mut x, &p);
+    x.disconnect(&p);
+    let r = x.resp(id);
+    assert!(r.ended);
+    let last: Json = serde_json::from_str(r.text().lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "error");
+    assert_eq!(x.router.http_in_flight(), 0);
 }
 
 // ------------------------------------------------------------------------------ 6. ASGI
