@@ -31,6 +31,8 @@ struct Resp {
     body: Vec<u8>,
     chunks: usize,
     ended: bool,
+    /// Cut short after the head (`HttpOutput::Abort`): also `ended`, but not complete.
+    aborted: bool,
 }
 
 impl Resp {
@@ -121,6 +123,13 @@ impl Http {
                     assert!(r.status.is_some(), "an end before the head of {id}");
                     assert!(!r.ended, "a second end of {id}");
                     r.ended = true;
+                }
+                HttpOutput::Abort { id } => {
+                    let r = self.resp.entry(id).or_default();
+                    assert!(r.status.is_some(), "an abort before the head of {id}");
+                    assert!(!r.ended, "an abort after the end of {id}");
+                    r.ended = true;
+                    r.aborted = true;
                 }
             }
         }
@@ -1993,4 +2002,67 @@ fn msgpack_in_and_out_and_the_mode_is_not_an_argument() {
         x.resp(id).json(),
         json!({"_rtype": "bytes", "_rvalue": "AQID"})
     );
+}
+
+#[test]
+fn an_asgi_response_cut_short_is_aborted_not_ended() {
+    let mut x = Http::new();
+    let p = with_site(&mut x);
+    let id = x.get("/lab/apps/site/page");
+    x.describe_with(&p, &asgi_descriptor("p"));
+    let serve = x.one_call(&p);
+    let arg = serve.args()[0].clone();
+    let start = mp(json!({"type": "http.response.start", "status": 200, "headers": []}));
+    x.call_function(&p, &arg["send"], "s1", vec![start]);
+    let part = mp(json!({"type": "http.response.body", "body": "part", "more_body": true}));
+    x.call_function(&p, &arg["send"], "s2", vec![part]);
+    // The provider leaves before the app finished its body.
+    let provider = p.clone();
+    x.disconnect(&provider);
+    x.drive();
+    let r = x.resp(id);
+    assert_eq!((r.status, r.text().as_str()), (Some(200), "part"));
+    assert!(
+        r.aborted,
+        "a truncated body must not end like a complete one"
+    );
+
+    // A complete response still ends normally.
+    let p = with_site(&mut x);
+    let id = x.get("/lab/apps/site/page");
+    x.describe_with(&p, &asgi_descriptor("p"));
+    let serve = x.one_call(&p);
+    let arg = serve.args()[0].clone();
+    let start = mp(json!({"type": "http.response.start", "status": 200, "headers": []}));
+    x.call_function(&p, &arg["send"], "s1", vec![start]);
+    x.call_function(
+        &p,
+        &arg["send"],
+        "s2",
+        vec![mp(json!({"type": "http.response.body", "body": "all"}))],
+    );
+    let r = x.resp(id);
+    assert!(r.ended && !r.aborted);
+}
+
+#[test]
+fn the_anonymous_http_user_owns_no_workspace() {
+    let mut x = Http::new();
+    let p = with_calc(&mut x);
+    // Its would-be own workspace is nobody's: no token, no info, no admin rights.
+    let token = x.post_json(
+        "/ws-user-anonymouz-http/services/ws/generate_token",
+        r#"{"config": {"expires_in": 3600}}"#,
+    );
+    x.resp(token).assert_error(403);
+    let info = x.get("/ws-user-anonymouz-http/info");
+    x.resp(info).assert_error(403);
+    // Providers see an identity that holds no workspace.
+    let id = x.get("/lab/services/calc/add?a=1&b=2");
+    x.describe();
+    let call = x.one_call(&p);
+    assert_eq!(call.main["user"]["id"], "anonymouz-http");
+    assert_eq!(call.main["user"]["scope"]["workspaces"], json!({}));
+    x.resolve(&p, &call, 3.into());
+    assert_eq!(x.resp(id).json(), json!(3));
 }

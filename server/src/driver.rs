@@ -168,7 +168,7 @@ impl Hub {
         while let Some(output) = state.router.poll_http() {
             let (id, last) = match &output {
                 HttpOutput::Head { id, .. } | HttpOutput::Body { id, .. } => (*id, false),
-                HttpOutput::End { id } => (*id, true),
+                HttpOutput::End { id } | HttpOutput::Abort { id } => (*id, true),
             };
             let outbox = if last {
                 state.http_outboxes.remove(&id)

@@ -120,6 +120,12 @@ async fn api(
                 cancel.hub.http_drained(cancel.id);
                 Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), (rx, cancel)))
             }
+            // An error in the body makes hyper cut the response off (no final chunk), so the
+            // client cannot take a truncated body for a whole one.
+            HttpOutput::Abort { .. } => Some((
+                Err(std::io::Error::other("response cut short")),
+                (rx, cancel),
+            )),
             HttpOutput::End { .. } | HttpOutput::Head { .. } => None,
         }
     });

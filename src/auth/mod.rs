@@ -116,6 +116,9 @@ pub struct User {
     pub grants: Grants,
     /// Scope entries that are not workspace grants, kept to be passed on.
     pub extra_scopes: Vec<String>,
+    /// Whether the user administers its own workspace `ws-user-<id>`. False only for identities
+    /// many callers share (the anonymous HTTP user), which must own nothing.
+    pub owns_workspace: bool,
 }
 
 impl User {
@@ -128,6 +131,16 @@ impl User {
             expires_at: None,
             grants: Grants::default(),
             extra_scopes: Vec::new(),
+            owns_workspace: true,
+        }
+    }
+
+    /// An anonymous identity shared by many callers (the anonymous HTTP user): read-only
+    /// everywhere it may read, and owner of no workspace, so no caller can write under it.
+    pub fn shared_anonymous(id: String) -> Self {
+        Self {
+            owns_workspace: false,
+            ..Self::anonymous(id)
         }
     }
 
@@ -140,6 +153,7 @@ impl User {
             expires_at: None,
             grants: Grants::default(),
             extra_scopes: Vec::new(),
+            owns_workspace: true,
         }
     }
 
@@ -163,6 +177,7 @@ impl User {
             expires_at: Some(claims.exp),
             grants,
             extra_scopes,
+            owns_workspace: true,
         }
     }
 
@@ -183,7 +198,7 @@ impl User {
 
     /// The access this user has to `workspace`, if any.
     pub fn permission(&self, workspace: &str) -> Option<Permission> {
-        if self.is_root() || workspace == self.own_workspace() {
+        if self.is_root() || (self.owns_workspace && workspace == self.own_workspace()) {
             return Some(Permission::Admin);
         }
         let granted = self.grants.get(workspace);
@@ -233,7 +248,7 @@ impl User {
             .map(|(ws, p)| (ws.into(), p.as_scope().into()))
             .collect();
         let own = self.own_workspace();
-        if !self.grants.contains(&own) {
+        if self.owns_workspace && !self.grants.contains(&own) {
             workspaces.push((own.into(), "a".into()));
         }
         let email = self.email.as_deref().map_or(Value::Nil, Value::from);

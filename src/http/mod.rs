@@ -13,6 +13,7 @@
 //!  driver -> handle_http_request(now, id, head)   ->  poll_http() -> HttpOutput::Head  { id, status, headers }
 //!            handle_http_body(now, id, chunk)                        HttpOutput::Body  { id, chunk }
 //!            handle_http_end(now, id)                                HttpOutput::End   { id }
+//!                                                                    HttpOutput::Abort { id }
 //!            handle_http_drained(now, id)   (a body chunk left for the socket: back-pressure credit)
 //!            handle_http_cancel(now, id)    (the client went away)
 //! ```
@@ -88,6 +89,13 @@ pub enum HttpOutput {
     /// The response is complete; the Router forgets the request (the driver stops reading its
     /// body, if any is left).
     End {
+        /// The request.
+        id: HttpId,
+    },
+    /// The response was cut short after its head (an app failed or its provider left): the
+    /// driver must end it so the client sees it incomplete (reset the stream or connection),
+    /// never as a complete body. The Router forgets the request.
+    Abort {
         /// The request.
         id: HttpId,
     },

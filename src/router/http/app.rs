@@ -385,7 +385,7 @@ impl Router {
                 );
                 if !more {
                     self.answer_app(now, id, from, &their_session, Value::Nil);
-                    return self.finish(now, id, 200);
+                    return self.finish(now, id, 200, super::Ending::End);
                 }
                 if let Some(exchange) = self.http.exchanges.get_mut(&id) {
                     if let Stage::Asgi(asgi) = &mut exchange.stage {
@@ -463,7 +463,13 @@ impl Router {
                 Failure::new(502, "the app returned without sending a response")
             }));
         }
-        self.finish(now, id, 200);
+        // After the head, a failed app leaves a truncated body: the client must see it cut.
+        let ending = if failure.is_some() {
+            super::Ending::Abort
+        } else {
+            super::Ending::End
+        };
+        self.finish(now, id, 200, ending);
         Ok(())
     }
 

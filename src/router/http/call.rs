@@ -593,7 +593,7 @@ impl Router {
             if !end.is_empty() {
                 self.chunk(id, end);
             }
-            self.finish(now, id, 200);
+            self.finish(now, id, 200, super::Ending::End);
             return Ok(());
         }
         exchange.stage = Stage::Stream(stream);

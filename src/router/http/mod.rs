@@ -70,6 +70,17 @@ enum Stage {
     Done,
 }
 
+/// How a response whose head is out comes to an end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// Complete.
+    End,
+    /// Cut short: the driver must not let it look complete.
+    Abort,
+    /// The client went away; nothing more to write.
+    ClientGone,
+}
+
 /// What a descriptor was fetched for.
 #[derive(Debug)]
 enum AfterDescribe {
@@ -312,7 +323,7 @@ impl Router {
     /// `receive` learns of the disconnect) and forget the request.
     pub fn handle_http_cancel(&mut self, now: Timestamp, id: HttpId) {
         if self.http.exchanges.contains_key(&id) {
-            self.finish(now, id, 499);
+            self.finish(now, id, 499, Ending::ClientGone);
         }
         self.settle_http(now);
     }
@@ -435,7 +446,7 @@ impl Router {
                         .map(host_of)
                         .unwrap_or_default()
                 );
-                (User::anonymous(ANONYMOUS_HTTP_USER.to_owned()), key)
+                (User::shared_anonymous(ANONYMOUS_HTTP_USER.to_owned()), key)
             }
             Credential::Token(token) => {
                 let claims = jwt::verify(
@@ -583,7 +594,7 @@ impl Router {
         let user = self.http.exchanges[&id]
             .user
             .clone()
-            .unwrap_or_else(|| User::anonymous(String::new()));
+            .unwrap_or_else(|| User::shared_anonymous(String::new()));
         if user.permission(workspace).is_none() {
             return Err(Failure::new(
                 403,
@@ -747,7 +758,7 @@ impl Router {
         if !body.is_empty() {
             self.chunk(id, body);
         }
-        self.finish(now, id, status);
+        self.finish(now, id, status, Ending::End);
     }
 
     fn head(&mut self, id: HttpId, status: u16, headers: Vec<(String, String)>) {
@@ -790,16 +801,21 @@ impl Router {
             }
             Some(status) => {
                 if matches!(exchange.stage, Stage::Stream(_)) {
+                    // A stream has its own way to say it failed: an error item, then its end.
                     let item = exchange.stream_format.error_item(&failure.detail);
                     self.chunk(id, item);
+                    self.finish(now, id, status, Ending::End);
+                } else {
+                    // Any other body cut short must not look complete to the client.
+                    self.finish(now, id, status, Ending::Abort);
                 }
-                self.finish(now, id, status);
             }
         }
     }
 
-    /// End the response and forget the exchange: its peer session, its calls, its deadline.
-    fn finish(&mut self, now: Timestamp, id: HttpId, status: u16) {
+    /// End the response as `ending` says and forget the exchange: its peer session, its calls,
+    /// its deadline.
+    fn finish(&mut self, now: Timestamp, id: HttpId, status: u16, ending: Ending) {
         let Some(mut exchange) = self.http.exchanges.remove(&id) else {
             return;
         };
@@ -813,8 +829,12 @@ impl Router {
             Stage::Asgi(asgi) => self.asgi_disconnect(now, &exchange, asgi),
             _ => {}
         }
-        if exchange.status.is_some() && status != 499 {
-            self.http.outputs.push_back(HttpOutput::End { id });
+        if exchange.status.is_some() {
+            match ending {
+                Ending::End => self.http.outputs.push_back(HttpOutput::End { id }),
+                Ending::Abort => self.http.outputs.push_back(HttpOutput::Abort { id }),
+                Ending::ClientGone => {}
+            }
         }
         self.http.peers.remove(&exchange.conn);
         if self.sessions.remove(&exchange.conn).is_some() {
