@@ -109,7 +109,7 @@ impl Router {
         workspace: &str,
         service: &str,
     ) -> Result<(), Failure> {
-        let (service_id, service_type) = self.app_lookup(now, id, workspace, service)?;
+        let (service_id, service_type) = self.lookup_service(now, id, workspace, service)?;
         if service_type.eq_ignore_ascii_case("asgi") {
             self.arm(now, id);
             return self.describe(now, id, service_id, AfterDescribe::Asgi);
@@ -123,33 +123,6 @@ impl Router {
         Ok(())
     }
 
-    fn app_lookup(
-        &mut self,
-        now: Timestamp,
-        id: HttpId,
-        workspace: &str,
-        service: &str,
-    ) -> Result<(ServiceId, String), Failure> {
-        let addr = self.open_peer(id, workspace)?;
-        let query = super::absolute_query(workspace, service);
-        let mode = crate::http::args::query_value(&self.http.exchanges[&id].request.query, "_mode");
-        let user = self.sessions[&self.http.exchanges[&id].conn].user.clone();
-        let caller = manager::Caller {
-            addr: &addr,
-            user: &user,
-        };
-        let mut env = manager::Env {
-            registry: &mut self.registry,
-            caches: &mut self.caches,
-            config: &self.config,
-            now,
-            rng: &mut self.rng,
-            notices: &mut self.notices,
-        };
-        manager::resolve_service(&mut env, &caller, &query, mode.as_deref())
-            .map_err(|e| self.lookup_failure(id, workspace, &query, &e))
-    }
-
     /// The body of a functions-app request is complete: call the function.
     pub(super) fn functions_start(&mut self, now: Timestamp, id: HttpId) -> Result<(), Failure> {
         let Route::App {
@@ -158,7 +131,7 @@ impl Router {
         else {
             return Ok(());
         };
-        let (service_id, _) = self.app_lookup(now, id, &workspace, &service)?;
+        let (service_id, _) = self.lookup_service(now, id, &workspace, &service)?;
         self.arm(now, id);
         self.describe(now, id, service_id, AfterDescribe::Functions)
     }

@@ -147,31 +147,12 @@ impl Router {
         )
         .map_err(args_failure)?;
         let call_args = args::call_args(&request.query, format, &body).map_err(args_failure)?;
-        let mode = args::query_value(&request.query, "_mode");
-        let addr = self.open_peer(id, &workspace)?;
+        self.open_peer(id, &workspace)?;
         self.arm(now, id);
         if service == "ws" {
             return self.manager_call_for(now, id, &key, call_args);
         }
-        let query = super::absolute_query(&workspace, &service);
-        let resolved = {
-            let session = &self.sessions[&self.http.exchanges[&id].conn];
-            let caller = manager::Caller {
-                addr: &addr,
-                user: &session.user.clone(),
-            };
-            let mut env = manager::Env {
-                registry: &mut self.registry,
-                caches: &mut self.caches,
-                config: &self.config,
-                now,
-                rng: &mut self.rng,
-                notices: &mut self.notices,
-            };
-            manager::resolve_service(&mut env, &caller, &query, mode.as_deref())
-        };
-        let (service_id, _) =
-            resolved.map_err(|e| self.lookup_failure(id, &workspace, &query, &e))?;
+        let (service_id, _) = self.lookup_service(now, id, &workspace, &service)?;
         self.describe(
             now,
             id,
@@ -203,14 +184,10 @@ impl Router {
         let conn = exchange.conn;
         let session = exchange.new_session(&manager_addr);
         exchange.stage = Stage::Call;
-        let user = self
-            .sessions
-            .get(&conn)
-            .map(|s| s.user.clone())
-            .ok_or_else(|| Failure::new(500, "request gone"))?;
+        let (addr, user) = self.peer_identity(id)?;
         let requester = Requester {
             conn,
-            addr: self.sessions[&conn].addr.clone(),
+            addr,
             session: Some(session),
         };
         let (args, with_kwargs) = call_args.into_wire();
@@ -219,20 +196,10 @@ impl Router {
             payload.push(("with_kwargs".into(), true.into()));
         }
         let args = manager::Args::from_payload(Some(&Value::Map(payload)));
-        let caller = manager::Caller {
-            addr: &requester.addr,
-            user: &user,
-        };
-        let mut env = manager::Env {
-            registry: &mut self.registry,
-            caches: &mut self.caches,
-            config: &self.config,
-            now,
-            rng: &mut self.rng,
-            notices: &mut self.notices,
-        };
-        let outcome =
-            manager::dispatch(&mut env, &caller, &format!("services.default.{key}"), &args);
+        let method = format!("services.default.{key}");
+        let outcome = self.as_manager(now, &requester.addr, &user, |env, caller| {
+            manager::dispatch(env, caller, &method, &args)
+        });
         if let Outcome::Error(error) = &outcome {
             return Err(Failure::from_manager(error));
         }

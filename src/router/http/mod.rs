@@ -531,10 +531,25 @@ impl Router {
             .clone()
             .ok_or_else(|| Failure::new(401, "not authenticated"))?;
         let addr = ClientAddr::new(Self::acting_workspace(&user, url_workspace), "~http");
-        let caller = Caller {
-            addr: &addr,
-            user: &user,
-        };
+        let args = manager::Args::from_payload(Some(&Value::Map(vec![(
+            "args".into(),
+            Value::Array(args),
+        )])));
+        Ok(self.as_manager(now, &addr, &user, |env, caller| {
+            manager::dispatch(env, caller, method, &args)
+        }))
+    }
+
+    /// Run `f` with the manager's environment for `caller`: the one place HTTP peers reach the
+    /// manager's rules (lookup, visibility, permissions) directly.
+    fn as_manager<R>(
+        &mut self,
+        now: Timestamp,
+        addr: &ClientAddr,
+        user: &User,
+        f: impl FnOnce(&mut Env<'_>, &Caller<'_>) -> R,
+    ) -> R {
+        let caller = Caller { addr, user };
         let mut env = Env {
             registry: &mut self.registry,
             caches: &mut self.caches,
@@ -543,11 +558,36 @@ impl Router {
             rng: &mut self.rng,
             notices: &mut self.notices,
         };
-        let args = manager::Args::from_payload(Some(&Value::Map(vec![(
-            "args".into(),
-            Value::Array(args),
-        )])));
-        Ok(manager::dispatch(&mut env, &caller, method, &args))
+        f(&mut env, &caller)
+    }
+
+    /// The address and user of the exchange's peer session.
+    fn peer_identity(&self, id: HttpId) -> Result<(ClientAddr, User), Failure> {
+        self.http
+            .exchanges
+            .get(&id)
+            .and_then(|e| self.sessions.get(&e.conn))
+            .map(|s| (s.addr.clone(), s.user.clone()))
+            .ok_or_else(|| Failure::new(500, "request gone"))
+    }
+
+    /// The service `service` of `workspace` names for the exchange's caller (`get_service`'s
+    /// lookup, visibility and `?_mode=` included), opening the exchange's peer.
+    fn lookup_service(
+        &mut self,
+        now: Timestamp,
+        id: HttpId,
+        workspace: &str,
+        service: &str,
+    ) -> Result<(ServiceId, String), Failure> {
+        self.open_peer(id, workspace)?;
+        let (addr, user) = self.peer_identity(id)?;
+        let query = absolute_query(workspace, service);
+        let mode = crate::http::args::query_value(&self.http.exchanges[&id].request.query, "_mode");
+        self.as_manager(now, &addr, &user, |env, caller| {
+            manager::resolve_service(env, caller, &query, mode.as_deref())
+        })
+        .map_err(|e| self.lookup_failure(id, workspace, &query, &e))
     }
 
     // ------------------------------------------------------------------------- direct answers
