@@ -25,20 +25,23 @@ export ROOT REPO_ROOT="$ROOT"
 cd "$ROOT" || exit 2
 HERE="$ROOT/bench/http"
 CACHE="$ROOT/.cache"
-LOGDIR="${BENCH_LOGDIR:-$(mktemp -d /tmp/hypha-http-bench.XXXXXX)}"
-mkdir -p "$LOGDIR" "$CACHE"
 
 ARGS=()
+ONLY="ours,python,deno,floor"
 [[ "${BENCH_QUICK:-0}" == "1" ]] && ARGS+=(--quick)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) ARGS+=(--quick) ;;
-    --only) [[ $# -ge 2 ]] || { echo "--only needs a value" >&2; exit 2; }; ARGS+=(--only "$2"); shift ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) [[ $# -ge 2 ]] || { echo "--only needs a value" >&2; exit 2; }; ONLY="$2"; ARGS+=(--only "$2"); shift ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+want() { [[ ",$ONLY," == *",$1,"* ]]; } # is this target to be measured?
+
+LOGDIR="${BENCH_LOGDIR:-$(mktemp -d /tmp/hypha-http-bench.XXXXXX)}"
+mkdir -p "$LOGDIR" "$CACHE"
 
 say() { echo "[http-bench] $*" >&2; }
 
@@ -77,7 +80,9 @@ fi
 
 # ---- ours ------------------------------------------------------------------------------------
 DRIVER_ARGS=(--oha "$OHA" --logdir "$LOGDIR" --out "$ROOT/bench/http-results.json")
-if [[ -n "${HYPHA_CORE_SERVER_BIN:-}" ]]; then
+if ! want ours && ! want floor; then
+  : # not measured
+elif [[ -n "${HYPHA_CORE_SERVER_BIN:-}" ]]; then
   DRIVER_ARGS+=(--ours-bin "$HYPHA_CORE_SERVER_BIN")
 elif [[ "${BENCH_SKIP_BUILD:-0}" == "1" ]]; then
   if [[ -x target/release/hypha-core-server ]]; then
@@ -98,7 +103,9 @@ else
 fi
 
 # ---- the Python hypha server (PyPI) ----------------------------------------------------------
-if ensure_ref_venv "$LOGDIR"; then
+if ! want python; then
+  : # not measured
+elif ensure_ref_venv "$LOGDIR"; then
   DRIVER_ARGS+=(--ref-python "$REF_PYTHON")
 else
   DRIVER_ARGS+=(--python-na "n/a (python hypha not installed or does not start; see $LOGDIR)")
@@ -111,8 +118,9 @@ fi
 # so that Deno fetches only from the npm registry. Deno installs the npm imports into the copy's
 # node_modules on its first start.
 deno_na=""
+want deno || deno_na="not measured"
 DENO="${DENO_BIN:-$CACHE/deno/node_modules/deno/deno}"
-if [[ ! -x "$DENO" ]]; then
+if [[ -z "$deno_na" && ! -x "$DENO" ]]; then
   say "npm install deno@${DENO_VERSION:-2.9.6} into $CACHE/deno"
   mkdir -p "$CACHE/deno"
   [[ -f "$CACHE/deno/package.json" ]] || echo '{ "name": "bench-deno", "private": true }' >"$CACHE/deno/package.json"
@@ -148,7 +156,7 @@ if [[ -z "$deno_na" ]]; then
 fi
 if [[ -z "$deno_na" ]]; then
   DRIVER_ARGS+=(--deno "$DENO" --deno-pkg "$DENO_PKG")
-else
+elif want deno; then
   DRIVER_ARGS+=(--deno-na "$deno_na")
 fi
 

@@ -9,7 +9,7 @@
 //          [--quick] [--only ours,python,deno,floor] [--out FILE] [--logdir DIR]
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, loadavg, cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -33,13 +33,13 @@ function parseArgs(argv) {
       case "--only": o.only = val().split(",").filter(Boolean); break;
       case "--out": o.out = resolve(val()); break;
       case "--logdir": o.logdir = resolve(val()); break;
-      case "--oha": o.oha = val(); break;
-      case "--ours-bin": o.oursBin = val(); break;
+      case "--oha": o.oha = resolve(val()); break;
+      case "--ours-bin": o.oursBin = resolve(val()); break;
       case "--ours-na": o.oursNa = val(); break;
-      case "--ref-python": o.refPython = val(); break;
+      case "--ref-python": o.refPython = resolve(val()); break;
       case "--python-na": o.pythonNa = val(); break;
-      case "--deno": o.deno = val(); break;
-      case "--deno-pkg": o.denoPkg = val(); break;
+      case "--deno": o.deno = resolve(val()); break;
+      case "--deno-pkg": o.denoPkg = resolve(val()); break;
       case "--deno-na": o.denoNa = val(); break;
       default: throw new Error(`unknown argument ${a}`);
     }
@@ -327,7 +327,8 @@ function summarize(j) {
   return {
     requests: count,
     seconds: j.summary?.total ?? null,
-    rps: j.summary?.requestsPerSec ?? null,
+    // oha's requestsPerSec counts failed attempts (e.g. refused connections) too
+    rps: j.summary?.total ? count / j.summary.total : null,
     p50_ms: ms(pct.p50),
     p99_ms: ms(pct.p99),
     mean_ms: ms(j.summary?.average),
@@ -365,7 +366,11 @@ async function startProvider(tag, wsUrl) {
 
 async function startOurs() {
   const secret = randomBytes(24).toString("hex");
-  const { child, match } = await start("ours-server", O.oursBin, ["--host", "127.0.0.1", "--port", "0", "--jwt-secret", secret], {
+  const args = ["--host", "127.0.0.1", "--port", "0", "--jwt-secret", secret];
+  // Like python hypha's (turned off in startPython), its per-identity HTTP rate limiter must not
+  // answer oha with 429s: all of oha's requests come from one anonymous caller.
+  if (/--rate-limit\b/.test(versionOf(O.oursBin, ["--help"], true) || "")) args.push("--rate-limit", "0");
+  const { child, match } = await start("ours-server", O.oursBin, args, {
     re: /HYPHA_CORE_SERVER_LISTENING (http:\/\/\S+)/,
     timeoutS: 30,
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
@@ -400,8 +405,10 @@ async function startPython() {
   });
   const base = `http://127.0.0.1:${port}`;
   if (!(await waitHttp(`${base}/health/liveness`, 120, child))) {
+    const exited = child.exitCode ?? child.signalCode;
     await stopChild(child);
-    throw new Error(`python hypha did not answer /health/liveness within 120 s (log: ${join(LOGDIR, "python-server.log")})`);
+    const what = exited != null ? `exited (${exited})` : "did not answer /health/liveness within 120 s";
+    throw new Error(`python hypha ${what}; log: ${join(LOGDIR, "python-server.log")}`);
   }
   try {
     const { provider, ws } = await startProvider("python", base);
@@ -481,8 +488,9 @@ async function measureTarget(target, run, reqKeys) {
       }
       rows.push(row);
       say(
-        `${target} ${k} c=${c}: ${row.requests ?? 0} requests, p50 ${fmt(row.p50_ms, 3)} ms, p99 ${fmt(row.p99_ms, 3)} ms, ` +
-          `${fmt(row.rps, 0)} req/s, server CPU ${fmt(row.server_cpu_us_per_req, 0)} µs/req, right: ${row.right ? "yes" : `no (${row.note})`}`,
+        `${target} ${k} c=${c}: ${row.requests ?? 0} requests, p50 ${fmtMs(row.p50_ms)} ms, p99 ${fmtMs(row.p99_ms)} ms, ` +
+          `${fmt(row.rps, 0)} req/s, server CPU ${fmt(row.server_cpu_us_per_req, 0)} µs/req` +
+          `${row.provider_cpu_us_per_req != null ? ` (provider ${fmt(row.provider_cpu_us_per_req, 0)})` : ""}, right: ${row.right ? "yes" : `no (${row.note})`}`,
       );
     }
   }
@@ -514,9 +522,16 @@ function fmt(v, digits) {
   return v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-function versionOf(cmd, args) {
+/** Milliseconds with 3 significant digits (at least), e.g. 0.123, 1.46, 51.9, 7,992. */
+function fmtMs(v) {
+  if (v == null || Number.isNaN(v)) return "–";
+  return fmt(v, v < 1 ? 3 : v < 10 ? 2 : v < 100 ? 1 : 0);
+}
+
+function versionOf(cmd, args, all = false) {
   try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim().split("\n")[0];
+    const out = execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return all ? out : out.split("\n")[0];
   } catch {
     return null;
   }
@@ -531,22 +546,25 @@ const TARGETS = {
 
 function table(meta) {
   const out = [];
-  out.push(`| target | request | conc. | p50 ms | p99 ms | req/s | server CPU µs/req | answers right |`);
-  out.push(`|---|---|--:|--:|--:|--:|--:|---|`);
+  out.push(`| target | request | conc. | p50 ms | p99 ms | req/s | server CPU µs/req | provider CPU µs/req | answers right |`);
+  out.push(`|---|---|--:|--:|--:|--:|--:|--:|---|`);
   for (const r of rows) {
     const right = !r.answered ? r.note : r.right ? "yes" : `no: ${r.note}`;
+    const provider =
+      r.target === "deno" && r.answered ? "in the server" : r.target === "floor" ? "–" : fmt(r.provider_cpu_us_per_req, 0);
     out.push(
-      `| ${TARGETS[r.target]} | ${REQUESTS[r.request].label} | ${r.concurrency} | ${fmt(r.p50_ms, 3)} | ${fmt(r.p99_ms, 3)} | ` +
-        `${fmt(r.rps, 0)} | ${fmt(r.server_cpu_us_per_req, 0)} | ${right.replace(/\|/g, "\\|")} |`,
+      `| ${TARGETS[r.target]} | ${REQUESTS[r.request].label} | ${r.concurrency} | ${fmtMs(r.p50_ms)} | ${fmtMs(r.p99_ms)} | ` +
+        `${fmt(r.rps, 0)} | ${fmt(r.server_cpu_us_per_req, 0)} | ${provider} | ${right.replace(/\|/g, "\\|")} |`,
     );
   }
   out.push("");
   out.push(
     `oha ${meta.oha_version ?? "?"}, ${meta.quick ? "quick: " : ""}${PLAN.dur} s per cell (-z, then the requests in flight finish), ` +
       `${PLAN.warm} s warm-up at 32 connections per target × request, ${PLAN.checks} fetch checks before and after each cell. ` +
-      `Server CPU = utime + stime of the server process (tree) during the cell ÷ requests answered; for hypha-core the ` +
-      `service is registered in the server's own process (on the api start() returns), so its CPU includes the calls; for ` +
-      `ours and python hypha the provider is bench/http/provider.mjs (Node, hypha-rpc ${meta.hypha_rpc_npm ?? "?"}, its CPU in the JSON).`,
+      `Server (provider) CPU = utime + stime of the server's (provider's) process tree during the cell ÷ responses. ` +
+      `For ours and python hypha the provider is bench/http/provider.mjs (Node, hypha-rpc ${meta.hypha_rpc_npm ?? "?"}) over ` +
+      `WebSocket; for hypha-core the service is registered in the server's own process (on the api start() returns), as its ` +
+      `users do, so its server CPU includes the calls.`,
   );
   out.push(
     `${meta.cpus} cores, load average ${meta.load_before.map((x) => x.toFixed(2)).join(" ")} before, ` +
@@ -578,7 +596,7 @@ async function main() {
     meta.versions["python hypha"] = versionOf(O.refPython, ["-c", "import importlib.metadata as m; print(m.version('hypha'))"]);
   }
   if (O.deno) meta.versions.deno = versionOf(O.deno, ["--version"])?.replace(/^deno\s+/, "");
-  if (O.oursBin) meta.versions.ours = versionOf("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]);
+  if (O.oursBin) meta.versions["ours: repo at"] = versionOf("git", ["-C", REPO, "describe", "--always", "--dirty"]);
   if (meta.versions["python hypha"]) TARGETS.python = `python hypha ${meta.versions["python hypha"]}`;
   say(`logs in ${LOGDIR}`);
 
