@@ -67,15 +67,22 @@ impl Hub {
     }
 
     /// An HTTP request head arrived; its response parts go to `outbox`.
+    /// An HTTP request head arrived (with its whole, empty body if `bodiless`); its response
+    /// parts go to `outbox`.
     pub(crate) fn http_request(
         &self,
         request: HttpRequest,
+        bodiless: bool,
         outbox: mpsc::UnboundedSender<HttpOutput>,
     ) -> HttpId {
         let id = HttpId(self.next_http.fetch_add(1, Ordering::Relaxed));
         let mut state = self.lock();
         state.http_outboxes.insert(id, outbox);
-        state.router.handle_http_request(now(), id, request);
+        let at = now();
+        state.router.handle_http_request(at, id, request);
+        if bodiless {
+            state.router.handle_http_end(at, id);
+        }
         self.drain(&mut state);
         id
     }
@@ -153,6 +160,7 @@ impl Hub {
         let mut state = self.lock();
         state.router.handle_timeout(now());
         self.drain(&mut state);
+        self.rearm(&state, true);
     }
 
     /// Deliver everything the Router produced, then re-arm the timer.
@@ -201,11 +209,26 @@ impl Hub {
                 Event::ServiceAdded { .. } | Event::ServiceRemoved { .. } => {}
             }
         }
+        self.rearm(state, false);
+    }
+
+    /// Point the timer at the Router's next deadline. After an input, only an earlier deadline
+    /// wakes the timer task: a later one (every request pushes its own 30 s deadline) lets the
+    /// armed timer fire early, once, and `timeout` sets the exact one. This keeps timer churn
+    /// out of the per-request cost.
+    fn rearm(&self, state: &State, exact: bool) {
         let next = state.router.poll_timeout();
-        self.deadline.send_if_modified(|d| {
-            let changed = *d != next;
-            *d = next;
-            changed
+        self.deadline.send_if_modified(|armed| {
+            let move_it = match (*armed, next) {
+                _ if exact => *armed != next,
+                (None, Some(_)) => true,
+                (Some(at), Some(due)) => due < at,
+                (_, None) => false,
+            };
+            if move_it {
+                *armed = next;
+            }
+            move_it
         });
     }
 }

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -33,11 +33,22 @@ pub(crate) fn router(hub: Arc<Hub>) -> axum::Router {
 struct Cancel {
     hub: Arc<Hub>,
     id: HttpId,
+    /// The Router ended the request already: nothing to tell.
+    done: bool,
+}
+
+impl Cancel {
+    /// The Router ended the request: dropping the response tells it nothing.
+    fn disarm(&mut self) {
+        self.done = true;
+    }
 }
 
 impl Drop for Cancel {
     fn drop(&mut self) {
-        self.hub.http_cancel(self.id);
+        if !self.done {
+            self.hub.http_cancel(self.id);
+        }
     }
 }
 
@@ -59,43 +70,16 @@ async fn api(
         remote: Some(remote.to_string()),
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let id = hub.http_request(head, tx);
-    let cancel = Cancel {
+    let bodiless = body.is_end_stream();
+    let id = hub.http_request(head, bodiless, tx);
+    let mut cancel = Cancel {
         hub: hub.clone(),
         id,
+        done: false,
     };
-    // The body is fed as it arrives (an ASGI app reads it while it answers); the reader stops
-    // as soon as the Router has ended the request (e.g. 413).
-    let feeder = hub.clone();
-    tokio::spawn(async move {
-        let mut chunks = body.into_data_stream();
-        while let Some(chunk) = chunks.next().await {
-            match chunk {
-                Ok(bytes) => {
-                    if !feeder.http_body(id, &bytes) {
-                        // Answered early (e.g. 413): read a bounded rest of the upload, so a
-                        // client still sending sees the answer instead of a reset connection.
-                        let mut left = DISCARD_AFTER_ANSWER;
-                        let drain = async {
-                            while let Some(Ok(bytes)) = chunks.next().await {
-                                left = left.saturating_sub(bytes.len());
-                                if left == 0 {
-                                    break;
-                                }
-                            }
-                        };
-                        let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
-                        return;
-                    }
-                }
-                Err(_) => {
-                    feeder.http_cancel(id);
-                    return;
-                }
-            }
-        }
-        feeder.http_end(id);
-    });
+    if !bodiless {
+        tokio::spawn(feed_body(hub.clone(), id, body));
+    }
     let Some(HttpOutput::Head {
         status, headers, ..
     }) = rx.recv().await
@@ -112,7 +96,33 @@ async fn api(
             }
         }
     }
-    let stream = futures_util::stream::unfold((rx, cancel), |(mut rx, cancel)| async move {
+    // A response the Router completed at once (most calls) goes out as one body; only one
+    // still being produced becomes a stream.
+    let mut whole: Vec<u8> = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(HttpOutput::Body { chunk, .. }) => {
+                if whole.is_empty() {
+                    whole = chunk;
+                } else {
+                    whole.extend_from_slice(&chunk);
+                }
+            }
+            Ok(HttpOutput::End { .. }) => {
+                cancel.disarm();
+                return response
+                    .body(Body::from(whole))
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response_plain());
+            }
+            Ok(HttpOutput::Abort { .. } | HttpOutput::Head { .. }) | Err(_) => break,
+        }
+    }
+    // Chunks already taken count as read: the stream starts with them.
+    let first = (!whole.is_empty()).then(|| {
+        hub.http_drained(id);
+        Ok::<_, std::io::Error>(Bytes::from(whole))
+    });
+    let rest = futures_util::stream::unfold((rx, cancel), |(mut rx, mut cancel)| async move {
         match rx.recv().await? {
             HttpOutput::Body { chunk, .. } => {
                 // Taken by hyper, which asks for more only when it can write: the credit that
@@ -122,16 +132,55 @@ async fn api(
             }
             // An error in the body makes hyper cut the response off (no final chunk), so the
             // client cannot take a truncated body for a whole one.
-            HttpOutput::Abort { .. } => Some((
-                Err(std::io::Error::other("response cut short")),
-                (rx, cancel),
-            )),
-            HttpOutput::End { .. } | HttpOutput::Head { .. } => None,
+            HttpOutput::Abort { .. } => {
+                cancel.disarm();
+                Some((
+                    Err(std::io::Error::other("response cut short")),
+                    (rx, cancel),
+                ))
+            }
+            HttpOutput::End { .. } | HttpOutput::Head { .. } => {
+                cancel.disarm();
+                None
+            }
         }
     });
+    let stream = futures_util::stream::iter(first).chain(rest);
     response
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response_plain())
+}
+
+/// Feed a request body to the Router as it arrives (an ASGI app reads it while it answers);
+/// stop once the Router has ended the request (e.g. 413).
+async fn feed_body(hub: Arc<Hub>, id: HttpId, body: Body) {
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(bytes) => {
+                if !hub.http_body(id, &bytes) {
+                    // Answered early (e.g. 413): read a bounded rest of the upload, so a client
+                    // still sending sees the answer instead of a reset connection.
+                    let mut left = DISCARD_AFTER_ANSWER;
+                    let drain = async {
+                        while let Some(Ok(bytes)) = chunks.next().await {
+                            left = left.saturating_sub(bytes.len());
+                            if left == 0 {
+                                break;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
+                    return;
+                }
+            }
+            Err(_) => {
+                hub.http_cancel(id);
+                return;
+            }
+        }
+    }
+    hub.http_end(id);
 }
 
 trait PlainResponse {

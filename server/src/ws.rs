@@ -17,6 +17,10 @@ use crate::driver::{Hub, Outbound, OUTBOX_CAPACITY};
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A socket silent for this long is closed (clients ping every 20–30 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Bytes read from a socket at once. tungstenite zero-fills this much of its buffer before each
+/// read: its 128 KiB default cost more CPU per small frame than the rest of the frame's routing
+/// (`perf`, bench/http.sh); most frames are under a few KiB.
+const READ_BUFFER: usize = 8 * 1024;
 /// Largest message accepted; hypha-rpc chunks anything above 256 KiB.
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
@@ -26,6 +30,7 @@ pub(crate) async fn upgrade(
 ) -> impl IntoResponse {
     ws.max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| serve(socket, hub))
 }
 

@@ -266,11 +266,24 @@ impl Router {
         #[cfg(feature = "http")]
         if http::is_peer_conn(conn) {
             if let Frame::Binary(bytes) = frame {
-                self.http.inbox.push_back((conn, bytes));
+                if let Ok(envelope) = crate::wire::Envelope::decode(bytes) {
+                    self.http.inbox.push_back((conn, envelope));
+                }
             }
             return;
         }
         self.transmits.push_back(Transmit { conn, frame });
+    }
+
+    /// Deliver a routed envelope: encoded for a connection, as it is for an HTTP peer (which
+    /// would only decode it again).
+    fn send_envelope(&mut self, conn: ConnId, envelope: crate::wire::Envelope) {
+        #[cfg(feature = "http")]
+        if http::is_peer_conn(conn) {
+            self.http.inbox.push_back((conn, envelope));
+            return;
+        }
+        self.send(conn, Frame::Binary(envelope.encode()));
     }
 
     fn send_text(&mut self, conn: ConnId, json: serde_json::Value) {

@@ -165,7 +165,7 @@ impl Router {
             }
         }
         envelope.set("to", target.to_string().into());
-        self.send(callee, Frame::Binary(envelope.encode()));
+        self.send_envelope(callee, envelope);
     }
 
     /// Why a call from a client in `caller_ws` to `method` of `target` is refused, if it is:

@@ -220,7 +220,7 @@ impl Router {
         service: ServiceId,
         then: AfterDescribe,
     ) -> Result<(), Failure> {
-        if let Some(descriptor) = self.http.descriptors.get(&service.to_string()).cloned() {
+        if let Some(descriptor) = self.http.descriptors.get(&service.to_string()) {
             return self.described(now, id, &service, &descriptor, then);
         }
         let manager_addr = self.manager_addr.clone();
@@ -333,10 +333,7 @@ impl Router {
     }
 
     /// A frame reached the exchange's peer address.
-    pub(super) fn peer_frame(&mut self, now: Timestamp, id: HttpId, frame: Vec<u8>) {
-        let Ok(envelope) = Envelope::decode(frame) else {
-            return;
-        };
+    pub(super) fn peer_frame(&mut self, now: Timestamp, id: HttpId, envelope: Envelope) {
         let from = envelope.str("from").unwrap_or_default().to_owned();
         let (session, reply) = match envelope.str("type") {
             Some("peer_not_found") => {
@@ -418,9 +415,13 @@ impl Router {
                 },
                 Reply::Resolve(descriptor),
             ) => {
-                self.http
-                    .descriptors
-                    .insert(&service.to_string(), descriptor.clone(), size, epoch);
+                let descriptor = std::sync::Arc::new(descriptor);
+                self.http.descriptors.insert(
+                    &service.to_string(),
+                    std::sync::Arc::clone(&descriptor),
+                    size,
+                    epoch,
+                );
                 self.described(now, id, &service, &descriptor, then)
             }
             (Stage::Describe { .. }, Reply::Reject(error)) => {

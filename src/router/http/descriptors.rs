@@ -7,6 +7,7 @@
 //! oldest go first past [`MAX_TOTAL`].
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use rmpv::Value;
 
@@ -17,7 +18,8 @@ pub(super) const MAX_TOTAL: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub(super) struct Descriptors {
-    entries: HashMap<String, (Value, usize)>,
+    /// Shared, so a call takes its descriptor without copying the tree.
+    entries: HashMap<String, (Arc<Value>, usize)>,
     order: VecDeque<String>,
     bytes: usize,
     /// Bumped whenever an entry may have gone stale, so an answer fetched before that is not
@@ -30,12 +32,12 @@ impl Descriptors {
         self.epoch
     }
 
-    pub(super) fn get(&self, id: &str) -> Option<&Value> {
-        self.entries.get(id).map(|(v, _)| v)
+    pub(super) fn get(&self, id: &str) -> Option<Arc<Value>> {
+        self.entries.get(id).map(|(v, _)| Arc::clone(v))
     }
 
     /// Keep `descriptor` of `id`, fetched at `epoch`, weighing `size` bytes.
-    pub(super) fn insert(&mut self, id: &str, descriptor: Value, size: usize, epoch: u64) {
+    pub(super) fn insert(&mut self, id: &str, descriptor: Arc<Value>, size: usize, epoch: u64) {
         if epoch != self.epoch || size > MAX_ENTRY {
             return;
         }
@@ -81,11 +83,11 @@ mod tests {
         let mut d = Descriptors::default();
         let epoch = d.epoch();
         d.forget("ws/c:other");
-        d.insert("ws/c:svc", Value::Nil, 10, epoch);
+        d.insert("ws/c:svc", Arc::new(Value::Nil), 10, epoch);
         assert!(d.get("ws/c:svc").is_none());
-        d.insert("ws/c:svc", Value::Nil, MAX_ENTRY + 1, d.epoch());
+        d.insert("ws/c:svc", Arc::new(Value::Nil), MAX_ENTRY + 1, d.epoch());
         assert!(d.get("ws/c:svc").is_none());
-        d.insert("ws/c:svc", Value::Nil, 10, d.epoch());
+        d.insert("ws/c:svc", Arc::new(Value::Nil), 10, d.epoch());
         assert!(d.get("ws/c:svc").is_some());
     }
 
@@ -94,7 +96,12 @@ mod tests {
         let mut d = Descriptors::default();
         let n = MAX_TOTAL / MAX_ENTRY;
         for i in 0..=n {
-            d.insert(&format!("ws/c:s{i}"), Value::Nil, MAX_ENTRY, d.epoch());
+            d.insert(
+                &format!("ws/c:s{i}"),
+                Arc::new(Value::Nil),
+                MAX_ENTRY,
+                d.epoch(),
+            );
         }
         assert!(d.bytes() <= MAX_TOTAL);
         assert!(d.get("ws/c:s0").is_none());

@@ -142,7 +142,7 @@ pub(crate) struct HttpState {
     peers: HashMap<ConnId, HttpId>,
     deadlines: BTreeSet<(Timestamp, HttpId)>,
     /// Frames for HTTP peers, read after the input that produced them.
-    pub(super) inbox: VecDeque<(ConnId, Vec<u8>)>,
+    pub(super) inbox: VecDeque<(ConnId, crate::wire::Envelope)>,
     outputs: VecDeque<HttpOutput>,
     next_seq: u64,
     limiter: RateLimiter,
@@ -863,6 +863,8 @@ impl Router {
             self.http.deadlines.remove(&(at, id));
         }
         let stage = std::mem::replace(&mut exchange.stage, Stage::Done);
+        // Only an app calls the exchange back (its `receive`/`send`).
+        let called_back = matches!(stage, Stage::Asgi(_));
         // Work the provider still does for a client that is gone is stopped.
         match stage {
             Stage::Stream(stream) if !stream.ended => self.stream_close(now, &exchange, &stream),
@@ -881,9 +883,11 @@ impl Router {
             self.calls.forget_caller(exchange.conn);
             self.asks.forget_requester(exchange.conn);
             // An app still waiting on one of the exchange's functions hears that it is gone.
-            for (caller, session, callee) in self.calls.take_for_callee(exchange.conn) {
-                let error = format!("HTTP request {callee} ended");
-                self.peer_not_found(caller, &session, &callee.to_string(), &error);
+            if called_back {
+                for (caller, session, callee) in self.calls.take_for_callee(exchange.conn) {
+                    let error = format!("HTTP request {callee} ended");
+                    self.peer_not_found(caller, &session, &callee.to_string(), &error);
+                }
             }
         }
         let seconds = now.0.saturating_sub(exchange.started.0) as f64 / 1000.0;
