@@ -261,6 +261,23 @@ impl Router {
         }
     }
 
+    /// What a manager method may touch, and (borrowed beside it) the sessions its caller comes
+    /// from.
+    fn manager_env(
+        &mut self,
+        now: Timestamp,
+    ) -> (crate::manager::Env<'_>, &HashMap<ConnId, Session>) {
+        let env = crate::manager::Env {
+            registry: &mut self.registry,
+            caches: &mut self.caches,
+            config: &self.config,
+            now,
+            rng: &mut self.rng,
+            notices: &mut self.notices,
+        };
+        (env, &self.sessions)
+    }
+
     fn send(&mut self, conn: ConnId, frame: Frame) {
         // Frames for the Router's own HTTP peers are read by them after the current input.
         #[cfg(feature = "http")]

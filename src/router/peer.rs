@@ -5,7 +5,7 @@ use rmpv::Value;
 
 use super::calls::{Requester, MAX_ASKS_PER_REQUESTER};
 use super::{Frame, Router};
-use crate::manager::{self, Args, Caller, Env, ManagerError, Outcome};
+use crate::manager::{self, Args, Caller, ManagerError, Outcome};
 use crate::registry::{ClientAddr, ConnId};
 use crate::time::Timestamp;
 use crate::wire::Envelope;
@@ -77,20 +77,13 @@ impl Router {
         }
         let args = Args::from_payload(payload.as_ref());
         let outcome = {
-            let Some(session) = self.sessions.get(&conn) else {
+            let (mut env, sessions) = self.manager_env(now);
+            let Some(session) = sessions.get(&conn) else {
                 return;
             };
             let caller = Caller {
                 addr: &session.addr,
                 user: &session.user,
-            };
-            let mut env = Env {
-                registry: &mut self.registry,
-                caches: &mut self.caches,
-                config: &self.config,
-                now,
-                rng: &mut self.rng,
-                notices: &mut self.notices,
             };
             manager::dispatch(&mut env, &caller, &method, &args)
         };

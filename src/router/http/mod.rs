@@ -550,15 +550,7 @@ impl Router {
         f: impl FnOnce(&mut Env<'_>, &Caller<'_>) -> R,
     ) -> R {
         let caller = Caller { addr, user };
-        let mut env = Env {
-            registry: &mut self.registry,
-            caches: &mut self.caches,
-            config: &self.config,
-            now,
-            rng: &mut self.rng,
-            notices: &mut self.notices,
-        };
-        f(&mut env, &caller)
+        f(&mut self.manager_env(now).0, &caller)
     }
 
     /// The address and user of the exchange's peer session.
