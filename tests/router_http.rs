@@ -2066,3 +2066,31 @@ fn the_anonymous_http_user_owns_no_workspace() {
     x.resolve(&p, &call, 3.into());
     assert_eq!(x.resp(id).json(), json!(3));
 }
+
+#[test]
+fn a_body_streaming_into_an_asgi_app_is_capped_too() {
+    let mut config = Config::new(URL, SECRET, 7);
+    config.http.max_body = 1000;
+    let mut x = Http::with_config(config);
+    let p = with_site(&mut x);
+    let id = x.open("POST", "/lab/apps/site/upload", &[]);
+    x.describe_with(&p, &asgi_descriptor("p"));
+    let serve = x.one_call(&p);
+    let arg = serve.args()[0].clone();
+    // The app reads what has come so far...
+    x.body(id, &[b'a'; 600]);
+    x.call_function(&p, &arg["receive"], "r1", vec![]);
+    let got = x.answers(&p, "r1");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["more_body"], json!(true));
+    // ...and a body that grows past the cap ends the request with 413, while the app's next
+    // receive() hears the client is gone instead of getting the excess.
+    x.call_function(&p, &arg["receive"], "r2", vec![]);
+    x.body(id, &[b'a'; 401]);
+    x.resp(id).assert_error(413);
+    assert_eq!(
+        x.answers(&p, "r2"),
+        vec![json!({"type": "http.disconnect"})]
+    );
+    assert_eq!(x.router.http_in_flight(), 0);
+}
