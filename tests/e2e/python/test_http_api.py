@@ -27,6 +27,8 @@ import httpx
 import msgpack
 import pytest
 import pytest_asyncio
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 from hypha_rpc import connect_to_server
 
 from conftest import METHOD_TIMEOUT, claims, root_token, sign, start_server, uid, user_token
@@ -844,3 +846,56 @@ async def test_oversized_body_is_413(clients, http):
         _error(r, 413)
         # A small body still works afterwards.
         assert _ok_json(await http.post(url, content=json.dumps({"data": "yy"}), headers=json_ct)) == 2
+
+
+# ---- a real ASGI framework ------------------------------------------------------
+
+
+def _fastapi_app():
+    app = FastAPI()
+
+    @app.get("/")
+    async def home():
+        return {"hello": "world"}
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int, q: str | None = None):
+        return {"item_id": item_id, "q": q}
+
+    @app.post("/echo")
+    async def echo(request: Request):
+        body = await request.body()
+        return {"len": len(body), "link": str(request.url_for("item", item_id=7))}
+
+    @app.get("/stream")
+    async def stream():
+        async def gen():
+            for i in range(3):
+                yield f"chunk{i}\n"
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(gen(), media_type="text/plain")
+
+    return app
+
+
+async def test_a_fastapi_app_registered_with_hypha_rpc_is_served(server, connect, http):
+    """What Python users do: hypha_rpc.utils.serve.register_asgi_service(server, id, FastAPI())."""
+    from hypha_rpc.utils.serve import register_asgi_service
+
+    prov = await connect(client_id=uid("fast"))
+    await register_asgi_service(prov, "fast", _fastapi_app())
+    base = f"{server.url}/{prov.config.workspace}/apps/fast"
+
+    assert _ok_json(await http.get(f"{base}/")) == {"hello": "world"}
+    assert _ok_json(await http.get(f"{base}/items/5?q=x")) == {"item_id": 5, "q": "x"}
+    # FastAPI's own validation answers through the bridge with its status.
+    assert (await http.get(f"{base}/items/not-a-number")).status_code == 422
+    got = _ok_json(await http.post(f"{base}/echo", content=b"x" * 5000))
+    assert got["len"] == 5000
+    # Links the app builds carry the mount (scope root_path).
+    assert got["link"].endswith(f"/{prov.config.workspace}/apps/fast/items/7"), got["link"]
+    r = await http.get(f"{base}/stream")
+    assert r.status_code == 200 and r.text == "chunk0\nchunk1\nchunk2\n"
+    r = await http.get(f"{base}/openapi.json")
+    assert r.status_code == 200 and r.json()["info"]["title"] == "FastAPI"
