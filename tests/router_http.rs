@@ -2094,3 +2094,27 @@ fn a_body_streaming_into_an_asgi_app_is_capped_too() {
     );
     assert_eq!(x.router.http_in_flight(), 0);
 }
+
+#[test]
+fn an_app_that_sends_without_waiting_is_cut_at_the_hard_window() {
+    let mut x = Http::new();
+    let p = with_site(&mut x);
+    let id = x.get("/lab/apps/site/flood");
+    x.describe_with(&p, &asgi_descriptor("p"));
+    let serve = x.one_call(&p);
+    let arg = serve.args()[0].clone();
+    let start = mp(json!({"type": "http.response.start", "status": 200, "headers": []}));
+    x.call_function(&p, &arg["send"], "s0", vec![start]);
+    // The client reads nothing; the app does not wait for its send() calls to return.
+    let chunk = mp(json!({"type": "http.response.body", "body": "x", "more_body": true}));
+    for i in 0..200 {
+        x.call_function(&p, &arg["send"], &format!("b{i}"), vec![chunk.clone()]);
+        if x.router.http_in_flight() == 0 {
+            break;
+        }
+    }
+    let r = x.resp(id);
+    assert!(r.aborted, "the response is cut, not left to grow");
+    assert!(r.chunks <= 64, "{} chunks queued", r.chunks);
+    assert_eq!(x.router.http_in_flight(), 0);
+}

@@ -142,3 +142,7 @@ impl Default for HttpConfig {
 /// Body chunks written but not yet drained that a stream may have outstanding before it stops
 /// pulling from its provider.
 pub(crate) const STREAM_WINDOW: usize = 4;
+/// Body chunks an ASGI app may have queued for a client that does not read before its response
+/// is cut: its `send()` calls are answered only within [`STREAM_WINDOW`], so only an app that
+/// does not wait for them gets here.
+pub(crate) const SEND_HARD_LIMIT: usize = 16 * STREAM_WINDOW;

@@ -346,6 +346,13 @@ impl Router {
                         Failure::new(502, "the app sent a body before http.response.start");
                     return self.fail(now, id, failure);
                 }
+                // An app that keeps sending without waiting for its send() calls to return
+                // would queue its whole body here: past the hard window, the response is cut.
+                let queued = self.http.exchanges.get(&id).map_or(0, |e| e.outstanding);
+                if queued >= crate::http::SEND_HARD_LIMIT {
+                    let failure = Failure::new(502, "the app sent faster than the client reads");
+                    return self.fail(now, id, failure);
+                }
                 let body = manager::map_get(&message, "body")
                     .and_then(bytes_of)
                     .unwrap_or_default();
