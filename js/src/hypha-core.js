@@ -85,34 +85,6 @@ function defaultBaseUrl() {
   return "http://localhost:8080/";
 }
 
-/** True for services of root's own plumbing: helper clients outside `default`, the host service. */
-function isRootPlumbing(svc) {
-  const id = String((svc && svc.id) || "");
-  const [provider, name] = id.split(":");
-  const [workspace, clientId] = (provider || "").split("/");
-  if (name && name.split("@")[0] === HOST_SERVICE) return true;
-  return clientId === "root" && workspace !== "default" && name && name.startsWith("built-in");
-}
-
-/**
- * The workspace a service query names, if it is a concrete one other than `public`
- * (else "default"): `ws/cid:svc`, `ws/cid`, `{workspace}` or `{id: "ws/..."}`; for
- * list_services also a bare `ws` string.
- */
-function workspaceOf(query, listing) {
-  let workspace = null;
-  if (typeof query === "string") {
-    if (query.includes("/")) workspace = query.split("/")[0];
-    else if (listing && query && !query.includes(":")) workspace = query;
-  } else if (query && typeof query === "object") {
-    const id = query.id || query.service_id;
-    if (typeof query.workspace === "string") workspace = query.workspace;
-    else if (typeof id === "string" && id.includes("/")) workspace = id.split("/")[0];
-  }
-  if (!workspace || workspace === "*" || workspace === "public" || /[:@*]/.test(workspace)) return "default";
-  return workspace;
-}
-
 export class HyphaCore extends EventBus {
   /** url → running HyphaCore, shared by every instance in this JS realm. */
   static servers = {};
@@ -165,7 +137,6 @@ export class HyphaCore extends EventBus {
     this._bindings = new Map(); // Worker / contentWindow → PortBinding
     this._earlyReady = new WeakSet(); // windows that said hyphaClientReady before being mounted
     this._clients = new Set(); // hypha-rpc clients this instance created
-    this._helpers = new Map(); // workspace → Promise<root client in that workspace>
     this._waiters = new Set(); // pending service waits (cancelled by close)
     this._root = null;
     this._host = null;
@@ -307,7 +278,6 @@ export class HyphaCore extends EventBus {
       }
     }
     this._clients.clear();
-    this._helpers.clear();
     this._root = null;
     for (const waiter of this._waiters) waiter.cancel(new Error("hypha-core server closed"));
     this._waiters.clear();
@@ -644,7 +614,7 @@ export class HyphaCore extends EventBus {
     const handler = (info) => {
       if (!info || typeof info.id !== "string" || info.id.split("@")[0] !== id) return;
       cleanup();
-      this._getServiceIn(workspace, id).then(
+      this._getService(id).then(
         (service) => {
           this._fire("client_ready", service);
           settle.resolve(service);
@@ -875,24 +845,10 @@ export class HyphaCore extends EventBus {
     return client;
   }
 
-  /** A client of root in `workspace`, to reach its protected services (root administers all). */
-  _clientFor(workspace) {
-    if (workspace === "default") {
-      if (!this._root) return Promise.reject(new Error("hypha-core server is not running"));
-      return Promise.resolve(this._root);
-    }
-    if (!this._helpers.has(workspace)) {
-      const token = this.server.issueToken({ sub: "root", roles: ["admin"], workspace, client_id: "root" });
-      const pending = this._connectInternal({ client_id: "root", workspace, token });
-      pending.catch(() => this._helpers.delete(workspace));
-      this._helpers.set(workspace, pending);
-    }
-    return this._helpers.get(workspace);
-  }
-
-  async _getServiceIn(workspace, id) {
-    const client = await this._clientFor(workspace);
-    return await client.getService(id);
+  /** A service by absolute id, through root's client (root administers every workspace). */
+  async _getService(id) {
+    if (!this._root) throw new Error("hypha-core server is not running");
+    return await this._root.getService(id);
   }
 
   _wrapClient(client, config) {
@@ -948,20 +904,13 @@ export class HyphaCore extends EventBus {
       prompt: (msg, defaultValue) => host().prompt(msg, defaultValue),
       registerService: root.registerService,
       unregisterService: root.unregisterService,
-      // Root administers every workspace: queries naming another workspace go through root's
-      // client there, so protected services of that workspace are reachable too.
-      listServices: async (query, ...rest) => {
-        const client = await this._clientFor(workspaceOf(query, true));
-        const services = await client.listServices(query, ...rest);
-        // Root's own plumbing (its helper clients in other workspaces, the host service) is not
-        // something the page registered: leave it out, as the reference root API does.
-        return (services || []).filter((svc) => !isRootPlumbing(svc));
-      },
+      // Root administers every workspace: the Router lists and resolves protected services of
+      // any workspace for it, and lets its calls in.
+      listServices: root.listServices,
       // Like the reference root API, an unknown service is `null`, not an error.
       getService: async (query, ...rest) => {
-        const client = await this._clientFor(workspaceOf(query, false));
         try {
-          return await client.getService(query, ...rest);
+          return await root.getService(query, ...rest);
         } catch (error) {
           if (/Service not found/.test(String(error && error.message))) return null;
           throw error;

@@ -152,6 +152,13 @@ pub(super) fn resume(then: Continuation, reply: std::result::Result<Value, Strin
 
 // ---------------------------------------------------------------- host methods
 
+fn is_host_service(env: &Env<'_>, record: &ServiceRecord) -> bool {
+    env.config
+        .host
+        .as_ref()
+        .is_some_and(|h| record.id.provider == h.client && record.id.name == h.service)
+}
+
 fn is_host_method(env: &Env<'_>, name: &str) -> bool {
     env.config
         .host
@@ -362,7 +369,8 @@ fn resolve<'r>(
         .registry
         .find(&pattern)
         .into_iter()
-        .filter(|r| r.usable_from(home))
+        // Root administers every workspace.
+        .filter(|r| r.usable_from(home) || caller.user.is_root())
         .collect();
     if candidates.is_empty() {
         return Err(ManagerError::NotFound(format!(
@@ -461,7 +469,11 @@ fn list_services(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result<
         .registry
         .find(&query.pattern)
         .into_iter()
-        .filter(|r| r.listed_for(home))
+        .filter(|r| {
+            r.listed_for(home) || (caller.user.is_root() && r.visibility != Visibility::Unlisted)
+        })
+        // The host page's dispatch service is the manager's plumbing, not a service to list.
+        .filter(|r| !is_host_service(env, r))
         // Across every workspace only public services are listed.
         .filter(|r| {
             !all_workspaces

@@ -196,6 +196,9 @@ impl Router {
         if let Some(record) = self.registry.client(addr) {
             return Some(record.conn);
         }
+        if let Some(root) = self.root_presence(addr) {
+            return Some(root);
+        }
         #[cfg(feature = "http")]
         return self.http.conn_of(addr);
         #[cfg(not(feature = "http"))]

@@ -35,6 +35,9 @@ fn is_reserved_event(event: &str) -> bool {
     RESERVED.contains(&event) || event.starts_with("workspace_")
 }
 
+/// The client id of root's own client, and of its presence in other workspaces.
+const ROOT_CLIENT: &str = "root";
+
 /// Where a frame is going.
 enum Target {
     Manager,
@@ -86,14 +89,49 @@ impl Router {
                 },
             },
         };
-        envelope.set("from", session.addr.to_string().into());
-        envelope.set("ws", home.as_str().into());
+        // Root administers every workspace: into another one it speaks as `<ws>/root`, its
+        // presence there, so the callee's own visibility check (hypha-rpc accepts protected
+        // calls only from its workspace) lets it in, and answers come back through
+        // `root_presence`.
+        let mut sender_ws = home;
+        let mut from = session.addr.to_string();
+        if let Target::Client(addr) = &target {
+            if self.root_conn() == Some(conn) && addr.workspace != sender_ws {
+                let presence = ClientAddr::new(addr.workspace.clone(), ROOT_CLIENT);
+                if self.registry.client(&presence).is_none() {
+                    sender_ws = addr.workspace.clone();
+                    from = presence.to_string();
+                }
+            }
+        }
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        envelope.set("from", from.into());
+        envelope.set("ws", sender_ws.as_str().into());
         envelope.set("user", session.user_value.clone());
         match target {
             Target::Manager => self.manager_call(now, conn, envelope, 0),
-            Target::Broadcast => self.broadcast(conn, &home, envelope),
-            Target::Client(addr) => self.direct(now, conn, &home, addr, envelope),
+            Target::Broadcast => self.broadcast(conn, &sender_ws, envelope),
+            Target::Client(addr) => self.direct(now, conn, &sender_ws, addr, envelope),
         }
+    }
+
+    /// The connection of root itself (`default/root` held by the superuser), if connected.
+    pub(super) fn root_conn(&self) -> Option<ConnId> {
+        let root = ClientAddr::new(crate::auth::DEFAULT_WORKSPACE, ROOT_CLIENT);
+        self.registry
+            .client(&root)
+            .filter(|c| c.user.is_root())
+            .map(|c| c.conn)
+    }
+
+    /// Root's presence `<ws>/root` in a workspace where no client holds that address: frames to
+    /// it go to root's own connection.
+    pub(super) fn root_presence(&self, addr: &ClientAddr) -> Option<ConnId> {
+        (addr.client_id == ROOT_CLIENT && addr.workspace != crate::auth::DEFAULT_WORKSPACE)
+            .then(|| self.root_conn())
+            .flatten()
     }
 
     fn broadcast(&mut self, sender: ConnId, workspace: &str, mut envelope: Envelope) {
@@ -125,6 +163,8 @@ impl Router {
         mut envelope: Envelope,
     ) {
         let session = envelope.str("session").map(str::to_owned);
+        let presence =
+            self.registry.client(&target).is_none() && self.root_presence(&target).is_some();
         let Some(callee) = self.conn_of(&target) else {
             if let Some(session) = session {
                 self.peer_not_found(
@@ -164,7 +204,13 @@ impl Router {
                 }
             }
         }
-        envelope.set("to", target.to_string().into());
+        // Root is told its own address, as its client expects, whichever presence was used.
+        let to = if presence {
+            format!("{}/{ROOT_CLIENT}", crate::auth::DEFAULT_WORKSPACE)
+        } else {
+            target.to_string()
+        };
+        envelope.set("to", to.into());
         self.send_envelope(callee, envelope);
     }
 

@@ -1,0 +1,131 @@
+//! Root administers every workspace (issue 15): the Router lists and resolves protected
+//! services of any workspace for it, and its calls into another workspace speak as its
+//! presence there, `<ws>/root`, so the provider's own visibility check lets them in; answers to
+//! that presence come back to root's connection. Nobody else gets either.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn protected_in_lab(h: &mut Harness) -> Client {
+    let p = h.user("alice", "p", "lab");
+    h.register_built_in(&p).unwrap();
+    h.register(&p, service(&p, "svc", "protected")).unwrap();
+    p
+}
+
+#[test]
+fn root_lists_and_gets_protected_services_of_any_workspace() {
+    let mut h = Harness::new();
+    let p = protected_in_lab(&mut h);
+    let root = h.root("root", "default");
+    let listed = h.listed_ids(&root, Some("lab".into()));
+    assert!(listed.contains(&p.service_id("svc")), "{listed:?}");
+    let info = h
+        .call_manager(
+            &root,
+            "get_service_info",
+            vec![p.service_id("svc").into()],
+            None,
+        )
+        .unwrap();
+    assert_eq!(info["id"], json!(p.service_id("svc")));
+    // Not so for a user of another workspace.
+    let bob = h.user("bob", "b", "ws-user-bob");
+    assert!(!h
+        .listed_ids(&bob, Some("lab".into()))
+        .contains(&p.service_id("svc")));
+    assert!(h
+        .call_manager(
+            &bob,
+            "get_service_info",
+            vec![p.service_id("svc").into()],
+            None
+        )
+        .is_err());
+}
+
+#[test]
+fn roots_calls_into_a_workspace_speak_as_its_presence_there_and_answers_come_back() {
+    let mut h = Harness::new();
+    let p = protected_in_lab(&mut h);
+    let root = h.root("root", "default");
+    let session = h.send_call(
+        &root,
+        &p.addr(),
+        "services.svc.add",
+        vec![1.into(), 2.into()],
+        None,
+        Promise::Star,
+    );
+    let calls = h.take_rpc(&p);
+    let call = calls
+        .iter()
+        .find(|r| r.str("method") == Some("services.svc.add"))
+        .expect("the protected call reaches the provider");
+    assert_eq!(call.str("from"), Some("lab/root"));
+    assert_eq!(call.str("ws"), Some("lab"));
+    assert_eq!(call.main["user"]["id"], json!("root"));
+    // The provider answers the address it saw; root receives it as its own.
+    h.send_raw(
+        &p,
+        vec![
+            ("type", "method".into()),
+            ("to", "lab/root".into()),
+            ("method", format!("{session}.resolve").into()),
+        ],
+        Some(mp(json!({"args": [3]}))),
+    );
+    let answers = h.take_rpc(&root);
+    let answer = answers
+        .iter()
+        .find(|r| r.str("method") == Some(format!("{session}.resolve").as_str()))
+        .expect("the answer reaches root");
+    assert_eq!(answer.str("to"), Some("default/root"));
+    assert_eq!(answer.str("from"), Some(p.addr().as_str()));
+}
+
+#[test]
+fn nobody_else_gets_roots_rights_or_presence() {
+    let mut h = Harness::new();
+    let p = protected_in_lab(&mut h);
+    // A client called `root` of an ordinary user is not root.
+    let fake = h.user("mallory", "root", "ws-user-mallory");
+    let session = h.send_call(
+        &fake,
+        &p.addr(),
+        "services.svc.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    assert!(h
+        .take_rpc(&p)
+        .iter()
+        .all(|r| r.str("method") != Some("services.svc.add")));
+    let refused = h.take_peer_not_found(&fake);
+    assert!(refused
+        .iter()
+        .any(|r| r.str("session") == Some(session.as_str())));
+    // A real client holding `lab/root` keeps its address: root's calls then carry its own.
+    let holder = h.user("alice", "root", "lab");
+    let root = h.root("root", "default");
+    h.send_call(
+        &root,
+        &p.addr(),
+        "services.svc.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    let call = h
+        .take_rpc(&p)
+        .into_iter()
+        .find(|r| r.str("method") == Some("services.svc.add"));
+    assert!(
+        call.is_none_or(|c| c.str("from") == Some("default/root")),
+        "root must not speak as {}",
+        holder.addr()
+    );
+}
