@@ -129,3 +129,58 @@ fn nobody_else_gets_roots_rights_or_presence() {
         holder.addr()
     );
 }
+
+#[test]
+fn roots_answers_to_calls_made_to_its_own_address_keep_that_address() {
+    let mut h = Harness::new();
+    let root = h.root("root", "default");
+    h.register_built_in(&root).unwrap();
+    h.register(&root, service(&root, "pub", "public")).unwrap();
+    let caller = h.user("bob", "b", "ws-user-bob");
+    let session = h.send_call(
+        &caller,
+        &root.addr(),
+        "services.pub.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    assert!(h
+        .take_rpc(&root)
+        .iter()
+        .any(|r| r.str("method") == Some("services.pub.add")));
+    // Root answers the caller, which called `default/root` and checks the answer comes from it.
+    h.send_raw(
+        &root,
+        vec![
+            ("type", "method".into()),
+            ("to", caller.addr().into()),
+            ("method", format!("{session}.resolve").into()),
+        ],
+        Some(mp(json!({"args": [5]}))),
+    );
+    let answers = h.take_rpc(&caller);
+    let answer = answers
+        .iter()
+        .find(|r| r.str("method") == Some(format!("{session}.resolve").as_str()))
+        .expect("the answer reaches the caller");
+    assert_eq!(answer.str("from"), Some("default/root"));
+    // Root's own calls into that workspace still speak as its presence there.
+    h.register_built_in(&caller).unwrap();
+    h.register(&caller, service(&caller, "own", "protected"))
+        .unwrap();
+    h.send_call(
+        &root,
+        &caller.addr(),
+        "services.own.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    let call = h
+        .take_rpc(&caller)
+        .into_iter()
+        .find(|r| r.str("method") == Some("services.own.add"))
+        .expect("root's call arrives");
+    assert_eq!(call.str("from"), Some("ws-user-bob/root"));
+}

@@ -143,6 +143,9 @@ pub struct Router {
     cache_sweep: Option<Timestamp>,
     /// Binary frames routed (for `/metrics`).
     frames_routed: u64,
+    /// Calls peers of other workspaces made to root's own address (`default/root`), by peer and
+    /// session: root's answers to them carry that address, not its presence.
+    root_direct: std::collections::HashSet<(ConnId, String)>,
     /// HTTP requests in flight and what the HTTP API keeps between them.
     #[cfg(feature = "http")]
     http: http::HttpState,
@@ -167,6 +170,7 @@ impl Router {
             notices: Vec::new(),
             cache_sweep: None,
             frames_routed: 0,
+            root_direct: std::collections::HashSet::new(),
             #[cfg(feature = "http")]
             http: http::HttpState::default(),
         }

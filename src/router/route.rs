@@ -37,6 +37,8 @@ fn is_reserved_event(event: &str) -> bool {
 
 /// The client id of root's own client, and of its presence in other workspaces.
 const ROOT_CLIENT: &str = "root";
+/// Calls to root's own address from other workspaces remembered until root answers them.
+const MAX_ROOT_DIRECT: usize = 100_000;
 
 /// Where a frame is going.
 enum Target {
@@ -97,8 +99,21 @@ impl Router {
         let mut from = session.addr.to_string();
         if let Target::Client(addr) = &target {
             if self.root_conn() == Some(conn) && addr.workspace != sender_ws {
+                // What answers a call the peer made to root's own address (and calls into that
+                // call's callbacks) keeps root's own address: the peer checks it.
+                let peer = self.registry.client(addr).map(|c| c.conn);
+                let method = envelope.str("method").unwrap_or_default();
+                let (session, kind) = method.split_once('.').unwrap_or((method, ""));
+                let answers_direct = peer.is_some_and(|peer| {
+                    let key = (peer, session.to_owned());
+                    let found = self.root_direct.contains(&key);
+                    if found && matches!(kind, "resolve" | "reject") {
+                        self.root_direct.remove(&key);
+                    }
+                    found
+                });
                 let presence = ClientAddr::new(addr.workspace.clone(), ROOT_CLIENT);
-                if self.registry.client(&presence).is_none() {
+                if !answers_direct && self.registry.client(&presence).is_none() {
                     sender_ws = addr.workspace.clone();
                     from = presence.to_string();
                 }
@@ -176,6 +191,16 @@ impl Router {
             }
             return;
         };
+        // A call from another workspace to root's own address: its answers must come from there.
+        if !presence
+            && sender_ws != target.workspace
+            && Some(callee) == self.root_conn()
+            && self.root_direct.len() < MAX_ROOT_DIRECT
+        {
+            if let Some(session) = &session {
+                self.root_direct.insert((sender, session.clone()));
+            }
+        }
         let is_method = envelope.str("type") == Some("method");
         let method = envelope.str("method").unwrap_or_default().to_owned();
         // Plain events stay inside the sender's workspace; only calls (checked below and again
@@ -284,6 +309,7 @@ impl Router {
         });
         self.caches.forget(&addr);
         self.calls.forget_caller(conn);
+        self.root_direct.retain(|(peer, _)| *peer != conn);
         for (caller, call_session, callee) in self.calls.take_for_callee(conn) {
             let error = format!("Peer {callee} disconnected before answering");
             self.peer_not_found(caller, &call_session, &callee.to_string(), &error);
