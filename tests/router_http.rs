@@ -2004,16 +2004,23 @@ fn msgpack_in_and_out_and_the_mode_is_not_an_argument() {
     );
 }
 
+/// Let the app `p` describe itself, take its `serve` call, and send a 200 head with `send()` as
+/// session `session`; returns serve's `{scope, receive, send}` argument.
+fn serve_started(x: &mut Http, p: &Client, session: &str) -> Json {
+    x.describe_with(p, &asgi_descriptor("p"));
+    let serve = x.one_call(p);
+    let arg = serve.args()[0].clone();
+    let start = mp(json!({"type": "http.response.start", "status": 200, "headers": []}));
+    x.call_function(p, &arg["send"], session, vec![start]);
+    arg
+}
+
 #[test]
 fn an_asgi_response_cut_short_is_aborted_not_ended() {
     let mut x = Http::new();
     let p = with_site(&mut x);
     let id = x.get("/lab/apps/site/page");
-    x.describe_with(&p, &asgi_descriptor("p"));
-    let serve = x.one_call(&p);
-    let arg = serve.args()[0].clone();
-    let start = mp(json!({"type": "http.response.start", "status": 200, "headers": []}));
-    x.call_function(&p, &arg["send"], "s1", vec![start]);
+    let arg = serve_started(&mut x, &p, "s1");
     let part = mp(json!({"type": "http.response.body", "body": "part", "more_body": true}));
     x.call_function(&p, &arg["send"], "s2", vec![part]);
     // The provider leaves before the app finished its body.
@@ -2030,11 +2037,7 @@ fn an_asgi_response_cut_short_is_aborted_not_ended() {
     // A complete response still ends normally.
     let p = with_site(&mut x);
     let id = x.get("/lab/apps/site/page");
-    x.describe_with(&p, &asgi_descriptor("p"));
-    let serve = x.one_call(&p);
-    let arg = serve.args()[0].clone();
-    let start = mp(json!({"type": "http.response.start", "status": 200, "headers": []}));
-    x.call_function(&p, &arg["send"], "s1", vec![start]);
+    let arg = serve_started(&mut x, &p, "s1");
     x.call_function(
         &p,
         &arg["send"],
@@ -2100,11 +2103,7 @@ fn an_app_that_sends_without_waiting_is_cut_at_the_hard_window() {
     let mut x = Http::new();
     let p = with_site(&mut x);
     let id = x.get("/lab/apps/site/flood");
-    x.describe_with(&p, &asgi_descriptor("p"));
-    let serve = x.one_call(&p);
-    let arg = serve.args()[0].clone();
-    let start = mp(json!({"type": "http.response.start", "status": 200, "headers": []}));
-    x.call_function(&p, &arg["send"], "s0", vec![start]);
+    let arg = serve_started(&mut x, &p, "s0");
     // The client reads nothing; the app does not wait for its send() calls to return.
     let chunk = mp(json!({"type": "http.response.body", "body": "x", "more_body": true}));
     for i in 0..200 {
