@@ -22,8 +22,8 @@ pub(crate) enum Credential {
     Token(String),
 }
 
-/// The token a request carries, if any. `allowed` says whether the request's origin may use
-/// cookies.
+/// The token a request carries, if any; the cookie counts only without an `Origin` or from one
+/// of `allow_origins`.
 pub(crate) fn credential(request: &HttpRequest, allow_origins: &[String]) -> Credential {
     if let Some(auth) = request.header("authorization").filter(|a| !a.is_empty()) {
         let (scheme, rest) = auth.split_once(' ').unwrap_or(("", auth));

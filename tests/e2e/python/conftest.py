@@ -216,24 +216,34 @@ def uid(prefix: str = "t") -> str:
 
 
 @pytest_asyncio.fixture
-async def connect(server):
-    """Factory: `await connect(**config)` → connected client, disconnected at teardown."""
-    clients = []
+async def clients():
+    """Factory: `await clients(srv, **config)` → hypha-rpc client on `srv`, disconnected at teardown."""
+    made = []
 
-    async def _connect(**config):
-        cfg = {"server_url": server.url, "method_timeout": METHOD_TIMEOUT}
+    async def _make(srv, **config):
+        cfg = {"server_url": srv.url, "method_timeout": METHOD_TIMEOUT}
         cfg.update(config)
         client = await asyncio.wait_for(connect_to_server(cfg), timeout=METHOD_TIMEOUT + 5)
-        clients.append(client)
+        made.append(client)
         return client
 
-    yield _connect
+    yield _make
     await asyncio.sleep(0.2)
-    for client in reversed(clients):
+    for client in reversed(made):
         try:
             await asyncio.wait_for(client.disconnect(), timeout=3)
         except Exception:  # already closed / server gone
             pass
+
+
+@pytest_asyncio.fixture
+async def connect(server, clients):
+    """Factory: `await connect(**config)` → client on the module's server, disconnected at teardown."""
+
+    async def _connect(**config):
+        return await clients(server, **config)
+
+    return _connect
 
 
 @pytest_asyncio.fixture

@@ -29,7 +29,6 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
-from hypha_rpc import connect_to_server
 
 from conftest import METHOD_TIMEOUT, claims, root_token, sign, start_server, uid, user_token
 
@@ -118,27 +117,6 @@ async def _spawned(clients, *args: str):
 async def http():
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
         yield client
-
-
-@pytest_asyncio.fixture
-async def clients():
-    """Factory: `await clients(srv, **config)` → hypha-rpc client on `srv`, disconnected at teardown."""
-    made = []
-
-    async def _make(srv, **config):
-        cfg = {"server_url": srv.url, "method_timeout": METHOD_TIMEOUT}
-        cfg.update(config)
-        client = await asyncio.wait_for(connect_to_server(cfg), timeout=METHOD_TIMEOUT + 5)
-        made.append(client)
-        return client
-
-    yield _make
-    await asyncio.sleep(0.2)
-    for client in reversed(made):
-        try:
-            await asyncio.wait_for(client.disconnect(), timeout=3)
-        except Exception:  # already closed / server gone
-            pass
 
 
 @pytest.fixture(scope="module")
