@@ -184,3 +184,34 @@ fn roots_answers_to_calls_made_to_its_own_address_keep_that_address() {
         .expect("root's call arrives");
     assert_eq!(call.str("from"), Some("ws-user-bob/root"));
 }
+
+#[test]
+fn calls_to_roots_own_address_are_remembered_within_a_budget() {
+    let mut h = Harness::new();
+    let root = h.root("root", "default");
+    h.register_built_in(&root).unwrap();
+    h.register(&root, service(&root, "pub", "public")).unwrap();
+    let flooder = h.user("bob", "b", "ws-user-bob");
+    // A peer that calls root's address over and over, never letting root answer, is
+    // remembered only up to the budget; past it the Router stores nothing more.
+    let frame = |session: usize| {
+        frame(
+            vec![
+                ("type", "method".into()),
+                ("to", "default/root".into()),
+                ("method", "services.pub.add".into()),
+                ("session", format!("f{session}").into()),
+            ],
+            Some(mp(json!({"args": [], "promise": "*", "t": 15}))),
+        )
+    };
+    for i in 0..100_050 {
+        h.router
+            .handle_message(h.now, flooder.conn, hypha_core::Frame::Binary(frame(i)));
+        while h.router.poll_transmit().is_some() {}
+    }
+    assert_eq!(h.router.root_calls_remembered(), 100_000);
+    // The peer leaving frees them all.
+    h.disconnect(&flooder);
+    assert_eq!(h.router.root_calls_remembered(), 0);
+}

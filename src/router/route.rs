@@ -132,6 +132,12 @@ impl Router {
         }
     }
 
+    /// Calls from other workspaces to root's own address still remembered (for tests and
+    /// metrics).
+    pub fn root_calls_remembered(&self) -> usize {
+        self.root_direct.len()
+    }
+
     /// The connection of root itself (`default/root` held by the superuser), if connected.
     pub(super) fn root_conn(&self) -> Option<ConnId> {
         let root = ClientAddr::new(crate::auth::DEFAULT_WORKSPACE, ROOT_CLIENT);
