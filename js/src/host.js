@@ -260,6 +260,7 @@ export class Host {
     requireBrowser("createWindow");
     config = Object.assign({}, config || {});
     const workspace = context.ws;
+    const child = childOf(context);
     const html = isHtml(config.src) ? config.src : !config.src && typeof config.content === "string" ? config.content : null;
     if (!html && (typeof config.src !== "string" || !config.src)) {
       throw new Error("createWindow needs a src URL, HTML source or content");
@@ -304,7 +305,7 @@ export class Host {
     if (iframe !== elem) elem.appendChild(iframe);
     else if (!iframe.isConnected) document.body.appendChild(iframe);
 
-    const clientId = "client-" + randId();
+    const clientId = child.clientId;
     const { passive, ...windowConfig } = config;
     const entry = {
       id: config.window_id || clientId,
@@ -324,7 +325,8 @@ export class Host {
         origin,
         workspace,
         clientId,
-        ...this.core._childIdentity(context, workspace, clientId),
+        token: child.token,
+        userInfo: child.userInfo,
         config: jsonSafe(plugin || windowConfig),
         passive: !!passive,
         timeout: config.timeout || WINDOW_READY_MS,
@@ -342,7 +344,7 @@ export class Host {
   }
 
   getWindow(query, context) {
-    const visible = this.windows.filter((w) => canSee(context, w.workspace));
+    const visible = this.windows.filter((w) => visibleTo(context, w.workspace));
     let found;
     if (typeof query === "string") found = visible.find((w) => w.name === query || w.id === query);
     else if (query && query.id) found = visible.find((w) => w.id === query.id);
@@ -421,7 +423,8 @@ export class Host {
     requireBrowser("loadApp (web-worker)");
     if (typeof Worker === "undefined") throw new Error("loadApp (web-worker) requires the Worker API");
     const workspace = context.ws;
-    const clientId = "client-" + randId();
+    const child = childOf(context);
+    const clientId = child.clientId;
     const worker = startWorker(config.src, config);
     this.workers.add(worker);
     let mounted;
@@ -431,7 +434,8 @@ export class Host {
         target: worker,
         workspace,
         clientId,
-        ...this.core._childIdentity(context, workspace, clientId),
+        token: child.token,
+        userInfo: child.userInfo,
         config: jsonSafe(plugin || config),
         passive: !!config.passive,
         timeout: config.timeout || WORKER_READY_MS,
@@ -470,7 +474,7 @@ export class Host {
 
   /** Apps the caller may see. */
   _visibleApps(context) {
-    return this.apps.filter((a) => canSee(context, a.workspace));
+    return this.apps.filter((a) => visibleTo(context, a.workspace));
   }
 
   _findApp(query, context) {
@@ -596,11 +600,19 @@ function startWorker(src, config) {
   }
 }
 
-/** Root sees everything; others only what lives in their own workspace. */
-function canSee(context, workspace) {
-  const user = (context && context.user) || {};
-  const isRoot = user.id === "root" && Array.isArray(user.roles) && user.roles.includes("admin");
-  return isRoot || (context && context.ws === workspace);
+/** Whether `workspace` is among those the core says the caller may see (`"*"`: all). */
+function visibleTo(context, workspace) {
+  const visible = context && context.visible_workspaces;
+  return visible === "*" || (Array.isArray(visible) && visible.includes(workspace));
+}
+
+/** The identity the core minted for the client a host call opens (absent: it may open none). */
+function childOf(context) {
+  const child = context && context.child;
+  if (!child || typeof child.client_id !== "string" || typeof child.token !== "string") {
+    throw new Error(`permission denied: no client may be opened for this caller in ${context && context.ws}`);
+  }
+  return { clientId: child.client_id, token: child.token, userInfo: child.user };
 }
 
 /** What ImJoy-style apps expect after loading: `setup()`, and `run({data, config})` for windows. */

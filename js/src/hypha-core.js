@@ -196,12 +196,7 @@ export class HyphaCore extends EventBus {
       const root = await this._connectInternal({
         client_id: "root",
         workspace: "default",
-        token: this.server.issueToken({
-          sub: "root",
-          roles: ["admin"],
-          workspace: "default",
-          client_id: "root",
-        }),
+        token: this.server.rootToken(),
       });
       this._checkGeneration(generation);
       this._root = root;
@@ -364,12 +359,11 @@ export class HyphaCore extends EventBus {
     const clientId = config.client_id || "client-" + randId();
     const given = config.user_info && typeof config.user_info === "object" ? config.user_info : null;
     const userInfo = given || { id: clientId, is_anonymous: true, email: null, roles: [], scopes: [] };
-    const token = this.server.issueToken({
-      sub: (given && given.id) || clientId,
+    const token = this.server.mountToken({
       workspace,
       client_id: clientId,
+      user_id: given && typeof given.id === "string" ? given.id : undefined,
       email: given && typeof given.email === "string" ? given.email : undefined,
-      expires_in: 3600,
     });
     return { workspace, clientId, userInfo, token };
   }
@@ -774,11 +768,9 @@ export class HyphaCore extends EventBus {
 
   // ================================================================ host methods
 
+  /** The host methods the manager forwards; the Router lets nobody else call this service. */
   async _dispatchHost(...args) {
-    const ctx = args.pop();
-    if (!ctx || ctx.from !== `*/${this.workspaceManagerId}`) {
-      throw new Error("permission denied: hypha-core host methods are served to the workspace manager only");
-    }
+    args.pop(); // the manager's own context: the caller's is `callerContext`
     const [method, callArgs, kwargs, callerContext] = args;
     if (typeof method !== "string" || !callerContext || typeof callerContext.ws !== "string") {
       throw new Error("invalid host call");
@@ -787,48 +779,11 @@ export class HyphaCore extends EventBus {
     return await this._host.run(method, callArgs, kwargs, callerContext);
   }
 
-  /**
-   * Token and user info for a window or worker the caller opens in `workspace`: the caller's
-   * identity, at most read-write there; root's apps get their own identity, never root's.
-   */
-  _childIdentity(context, workspace, clientId) {
-    const user = (context && context.user) || {};
-    const roles = Array.isArray(user.roles) ? user.roles.filter((r) => typeof r === "string") : [];
-    const isRoot = user.id === "root" && roles.includes("admin");
-    let permission;
-    if (isRoot) {
-      permission = "rw";
-    } else {
-      const held = user.scope && user.scope.workspaces ? user.scope.workspaces[workspace] : undefined;
-      permission = held === "a" || held === "rw" ? "rw" : "r";
-    }
-    const sub = isRoot || typeof user.id !== "string" ? clientId : user.id;
-    const email = !isRoot && typeof user.email === "string" ? user.email : undefined;
-    const childRoles = isRoot ? [] : roles;
-    const token = this.server.issueToken({
-      sub,
-      workspace,
-      client_id: clientId,
-      email,
-      roles: childRoles,
-      scope: `ws:${workspace}#${permission}`,
-      expires_in: 3600,
-    });
-    const userInfo = {
-      id: sub,
-      is_anonymous: childRoles.includes("anonymous"),
-      email: email || null,
-      roles: childRoles,
-      scopes: [`ws:${workspace}#${permission}`],
-    };
-    return { token, userInfo };
-  }
-
-  /** The identity root's own calls run with. */
+  /** The context root's own host calls run with, as the core builds it for forwarded calls. */
   _rootContext() {
-    const info = (this._root && this._root.config) || {};
-    const user = Object.assign({ id: "root", roles: ["admin"], is_anonymous: false }, info.user || {});
-    return { ws: "default", from: "default/root", to: `*/${this.workspaceManagerId}`, user };
+    const context = this.server && this.server.hostCallContext();
+    if (!context) throw new Error("hypha-core server is not running");
+    return context;
   }
 
   // ================================================================ clients

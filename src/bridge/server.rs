@@ -18,7 +18,7 @@ use gloo_timers::callback::Timeout;
 use js_sys::{Function, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::jwt::{self, Audience, Claims};
+use crate::jwt::{self, Audience};
 use crate::{ClientAddr, Config, ConnId, Event, Frame, HostConfig, Router, Timestamp};
 
 use super::convert::{event_to_js, frame_to_js, get_string, get_strings};
@@ -164,28 +164,49 @@ impl HyphaServer {
         });
     }
 
-    /// Mint an API token with this server's secret, for the host page's own clients (root,
-    /// mounted workers and iframes). `claims`: `{sub, workspace?, client_id?, email?, roles?,
-    /// scope?, expires_in? (seconds, default [`jwt::DEFAULT_TOKEN_LIFE_SECS`])}`.
-    #[wasm_bindgen(js_name = issueToken)]
-    pub fn issue_token(&self, claims: JsValue) -> Result<String, JsValue> {
-        let sub = get_string(&claims, "sub")?
-            .ok_or_else(|| bridge_error(ErrorCode::InvalidOption, "sub is required"))?;
-        let expires_in = js_sys::Reflect::get(&claims, &"expires_in".into())
-            .ok()
-            .and_then(|v| v.as_f64())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(jwt::DEFAULT_TOKEN_LIFE_SECS, |s| s as u64);
-        let claims = Claims {
-            workspace: get_string(&claims, "workspace")?,
-            client_id: get_string(&claims, "client_id")?,
-            email: get_string(&claims, "email")?,
-            roles: get_strings(&claims, "roles")?,
-            scope: get_string(&claims, "scope")?.unwrap_or_default(),
-            ..Claims::issued(Audience::Api, sub, now().as_secs(), expires_in)
+    /// The token of the page's own root client (`default/root`, role `admin`). The page holds
+    /// the server, so it is root; no other claims can be asked for.
+    #[wasm_bindgen(js_name = rootToken)]
+    pub fn root_token(&self) -> String {
+        self.inner.borrow_mut().router.host_root_token(now())
+    }
+
+    /// The token of a client the page mounts itself (`mountWorker`/`mountIframe`): `options`
+    /// `{workspace, client_id, user_id?, email?}`; the core mints it as root's `generate_token`
+    /// would (no roles, an hour).
+    #[wasm_bindgen(js_name = mountToken)]
+    pub fn mount_token(&self, options: JsValue) -> Result<String, JsValue> {
+        let required = |key: &str| -> Result<String, JsValue> {
+            get_string(&options, key)?.ok_or_else(|| {
+                bridge_error(ErrorCode::InvalidOption, &format!("{key} is required"))
+            })
         };
-        let inner = self.inner.borrow();
-        Ok(jwt::sign(&claims, &inner.router.config().jwt_secret))
+        let workspace = required("workspace")?;
+        let client_id = required("client_id")?;
+        let user_id = get_string(&options, "user_id")?;
+        let email = get_string(&options, "email")?;
+        self.inner
+            .borrow_mut()
+            .router
+            .mounted_client_token(
+                now(),
+                &workspace,
+                &client_id,
+                user_id.as_deref(),
+                email.as_deref(),
+            )
+            .map_err(|e| bridge_error(ErrorCode::InvalidOption, &e))
+    }
+
+    /// The context of a host call made by the page's root client itself (its root API), as
+    /// the manager builds it for forwarded calls: `{ws, from, to, user, visible_workspaces,
+    /// child}`. Null while the root client is not connected.
+    #[wasm_bindgen(js_name = hostCallContext)]
+    pub fn host_call_context(&self) -> JsValue {
+        let context = self.inner.borrow_mut().router.host_call_context(now());
+        context
+            .as_ref()
+            .map_or(JsValue::NULL, super::convert::value_to_js)
     }
 
     /// Check a token with this server's secret; returns its claims or throws (`code`

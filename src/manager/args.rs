@@ -33,6 +33,14 @@ impl Args {
         }
     }
 
+    /// Positional arguments only, as the manager's own callers pass them.
+    pub(crate) fn from_positional(positional: Vec<Value>) -> Self {
+        Self {
+            positional,
+            keywords: Vec::new(),
+        }
+    }
+
     /// The argument declared at `index` with name `name`: the keyword wins over the position.
     /// `nil` counts as absent, as Python's `None` default does.
     pub(crate) fn get(&self, index: usize, name: &str) -> Option<&Value> {

@@ -1,24 +1,18 @@
 //! One function per manager method. Each checks the caller's rights itself: nothing a client
 //! sends is trusted beyond the identity the Router stamped.
 
-use std::time::Duration;
-
 use rand::RngExt as _;
 use rmpv::Value;
 
+use super::host::{forward_to_host, is_host_method, is_host_service};
 use super::query::{parse_get_query, parse_list_query};
 use super::{
     map_get, map_set, map_str, Args, Caller, CaseConversion, Continuation, Env, ManagerError,
     Notice, Outcome,
 };
-use crate::auth::{is_valid_name, Permission, User};
-use crate::jwt::{self, Audience, Claims};
+use crate::auth::is_valid_name;
 use crate::registry::{is_valid_service_name, ClientAddr, ServiceId, ServiceRecord, Visibility};
 
-/// Longest lifetime `generate_token` grants.
-const MAX_TOKEN_LIFE: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Default lifetime of generated tokens.
-const DEFAULT_TOKEN_LIFE: Duration = Duration::from_secs(jwt::DEFAULT_TOKEN_LIFE_SECS);
 /// Event subscriptions one client may hold.
 const MAX_SUBSCRIPTIONS: usize = 256;
 
@@ -45,7 +39,7 @@ pub(super) fn call_default(
         "list_clients" => list_clients(env, caller, args).into(),
         "subscribe" => subscribe(env, caller, args, true).into(),
         "unsubscribe" => subscribe(env, caller, args, false).into(),
-        "generate_token" => generate_token(env, caller, args).into(),
+        "generate_token" => super::tokens::generate_token(env, caller, args).into(),
         "check_status" => Outcome::Value(Value::Map(vec![("status".into(), "ok".into())])),
         "ping" => ping(env, caller, args),
         "get_service_type" => Outcome::Error(ManagerError::Unsupported(
@@ -147,52 +141,6 @@ pub(super) fn resume(then: Continuation, reply: std::result::Result<Value, Strin
             }
             Outcome::Value(service)
         }
-    }
-}
-
-// ---------------------------------------------------------------- host methods
-
-fn is_host_service(env: &Env<'_>, record: &ServiceRecord) -> bool {
-    env.config
-        .host
-        .as_ref()
-        .is_some_and(|h| record.id.provider == h.client && record.id.name == h.service)
-}
-
-fn is_host_method(env: &Env<'_>, name: &str) -> bool {
-    env.config
-        .host
-        .as_ref()
-        .is_some_and(|h| h.methods.iter().any(|m| m == name))
-}
-
-/// Ask the host page to run `name` for the caller: `dispatch(name, args, kwargs, context)`,
-/// where `context` is the caller's stamped identity (the host cannot see it otherwise: the
-/// call reaches it from the manager).
-fn forward_to_host(env: &Env<'_>, caller: &Caller<'_>, name: &str, args: &Args) -> Outcome {
-    let Some(host) = env.config.host.as_ref() else {
-        return Outcome::Error(ManagerError::Unsupported(format!(
-            "method not found: {name}"
-        )));
-    };
-    let context = Value::Map(vec![
-        ("ws".into(), caller.addr.workspace.as_str().into()),
-        ("from".into(), caller.addr.to_string().into()),
-        ("to".into(), super::manager_target(env.config).into()),
-        ("user".into(), caller.user.to_value(&caller.addr.workspace)),
-    ]);
-    Outcome::Ask {
-        target: host.client.clone(),
-        method: format!("services.{}.dispatch", host.service),
-        args: vec![
-            name.into(),
-            Value::Array(args.positional().to_vec()),
-            Value::Map(args.keywords().to_vec()),
-            context,
-        ],
-        then: Continuation::Host {
-            workspace: host.client.workspace.clone(),
-        },
     }
 }
 
@@ -586,138 +534,6 @@ fn ping(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Outcome {
             "client not found in this workspace: {target}"
         ))),
     }
-}
-
-// ---------------------------------------------------------------- tokens
-
-fn generate_token(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result<Value> {
-    let empty = Value::Map(Vec::new());
-    let config = args.get(0, "config").unwrap_or(&empty);
-    if !matches!(config, Value::Map(_)) {
-        return Err(invalid("generate_token: config must be a map"));
-    }
-    let user = caller.user;
-    let workspace = map_str(config, "workspace")
-        .unwrap_or(&caller.addr.workspace)
-        .to_owned();
-    if !is_valid_name(&workspace) {
-        return Err(invalid(format!(
-            "generate_token: invalid workspace {workspace:?}"
-        )));
-    }
-    let held = user.permission(&workspace);
-    if held != Some(Permission::Admin) {
-        return Err(ManagerError::PermissionDenied(format!(
-            "user {user} cannot mint tokens for workspace {workspace}"
-        )));
-    }
-    let permission = match map_str(config, "permission") {
-        None => Permission::ReadWrite,
-        Some(p) => Permission::parse(p)
-            .ok_or_else(|| invalid(format!("generate_token: unknown permission {p:?}")))?,
-    };
-    let roles = match map_get(config, "roles") {
-        None | Some(Value::Nil) => user.roles.clone(),
-        Some(Value::Array(items)) => {
-            let roles: Vec<String> = items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
-            // Root may grant any role: the holder is never root itself (its `sub` differs
-            // unless root names it `root` on purpose). Others grant only roles they hold.
-            if let Some(extra) = roles
-                .iter()
-                .find(|r| !user.is_root() && !user.roles.contains(r))
-            {
-                return Err(ManagerError::PermissionDenied(format!(
-                    "user {user} cannot grant role {extra:?} it does not hold"
-                )));
-            }
-            roles
-        }
-        Some(_) => return Err(invalid("generate_token: roles must be a list of strings")),
-    };
-    let expires_in = match map_get(config, "expires_in") {
-        None | Some(Value::Nil) => DEFAULT_TOKEN_LIFE,
-        Some(v) => {
-            let secs = v
-                .as_f64()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .ok_or_else(|| invalid("generate_token: expires_in must be a positive number"))?;
-            Duration::from_secs_f64(secs.min(MAX_TOKEN_LIFE.as_secs_f64()))
-        }
-    };
-    let client_id = match map_str(config, "client_id") {
-        Some(cid) if !is_valid_name(cid) => {
-            return Err(invalid(format!(
-                "generate_token: invalid client_id {cid:?}"
-            )))
-        }
-        other => other.map(str::to_owned),
-    };
-    // Only root may name the subject or the email: anyone else would impersonate.
-    let sub = match map_str(config, "user_id") {
-        Some(id) if !is_valid_name(id) => {
-            return Err(invalid(format!("generate_token: invalid user_id {id:?}")))
-        }
-        Some(id) if user.is_root() => id.to_owned(),
-        Some(id) if id != user.id => {
-            return Err(ManagerError::PermissionDenied(format!(
-                "user {user} cannot mint tokens for user {id:?}"
-            )))
-        }
-        // A child identity, so the holder does not inherit the caller's own workspace.
-        _ => format!("{}-{:08x}", user.id, env.rng.random::<u32>()),
-    };
-    let email = if user.is_root() {
-        map_str(config, "email").map(str::to_owned)
-    } else {
-        None
-    };
-    let mut scope = vec![format!("ws:{workspace}#{}", permission.as_scope())];
-    if let Some(Value::Array(extra)) = map_get(config, "extra_scopes") {
-        for s in extra.iter().filter_map(Value::as_str) {
-            if s.starts_with("ws:") || s.contains(char::is_whitespace) {
-                return Err(invalid(format!(
-                    "generate_token: extra scope {s:?} not allowed"
-                )));
-            }
-            scope.push(s.to_owned());
-        }
-    }
-    let claims = Claims {
-        workspace: Some(workspace),
-        client_id,
-        email,
-        roles,
-        scope: scope.join(" "),
-        ..Claims::issued(Audience::Api, sub, env.now.as_secs(), expires_in.as_secs())
-    };
-    Ok(jwt::sign(&claims, &env.config.jwt_secret).into())
-}
-
-/// The claims of a reconnection token for `user` at `addr`.
-///
-/// A session opened with a token cannot outlive it through reconnections: the expiry is capped
-/// at the user's own. Anonymous users hold no credential, so theirs is not capped.
-pub(crate) fn reconnection_claims(
-    user: &User,
-    addr: &ClientAddr,
-    now: u64,
-    life: Duration,
-) -> Claims {
-    let mut claims = Claims {
-        workspace: Some(addr.workspace.clone()),
-        client_id: Some(addr.client_id.clone()),
-        email: user.email.clone(),
-        roles: user.roles.clone(),
-        scope: user.scope_string(),
-        ..Claims::issued(Audience::Reconnection, user.id.clone(), now, life.as_secs())
-    };
-    if !user.is_anonymous() {
-        claims.exp = claims.exp.min(user.expires_at.unwrap_or(u64::MAX));
-    }
-    claims
 }
 
 // ---------------------------------------------------------------- descriptor rewriting

@@ -10,17 +10,20 @@
 mod args;
 mod cache;
 mod descriptor;
+mod host;
 mod methods;
 mod query;
+mod tokens;
 
 use rand::rngs::StdRng;
 use rmpv::Value;
 
 pub(crate) use args::{map_get, map_set, map_str, Args};
 pub(crate) use cache::MessageCaches;
-pub(crate) use methods::reconnection_claims;
+pub(crate) use host::host_context;
 #[cfg(feature = "http")]
 pub(crate) use methods::{hidden_from, resolve_service};
+pub(crate) use tokens::{host_root_token, mounted_client_token, reconnection_claims};
 
 use crate::auth::User;
 use crate::config::Config;

@@ -14,6 +14,7 @@
 
 mod calls;
 mod handshake;
+mod host;
 #[cfg(feature = "http")]
 mod http;
 mod peer;

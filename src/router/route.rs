@@ -249,12 +249,26 @@ impl Router {
     /// calls into a service are checked against the service's visibility here, so a protected
     /// service cannot be reached from another workspace even by a client that skips the
     /// manager and guesses the address.
+    ///
+    /// The host page's dispatch service runs host methods with the context the manager
+    /// forwards, so only the manager's own asks (which are not routed) may reach it: a peer
+    /// calling it directly, at the host's address or root's presence in a workspace, could hand
+    /// it any context.
     fn call_denied(&self, caller_ws: &str, target: &ClientAddr, method: &str) -> Option<String> {
+        let service = method.strip_prefix("services.")?.split('.').next()?;
+        let service = service.split('@').next().unwrap_or(service);
+        if let Some(host) = &self.config.host {
+            let at_host = *target == host.client
+                || (host.client.client_id == ROOT_CLIENT && self.root_presence(target).is_some());
+            if service == host.service && at_host {
+                return Some(format!(
+                    "Permission denied for service {target}:{service}: it answers the workspace manager only"
+                ));
+            }
+        }
         if caller_ws == target.workspace {
             return None;
         }
-        let service = method.strip_prefix("services.")?.split('.').next()?;
-        let service = service.split('@').next().unwrap_or(service);
         if service.starts_with("_rintf_") {
             // Interface objects live only in their client, which checks the allowed caller.
             return None;
