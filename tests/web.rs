@@ -183,13 +183,13 @@ fn a_non_frame_is_refused_with_a_code() {
 }
 
 #[wasm_bindgen_test]
-fn issued_tokens_verify_and_tampered_ones_do_not() {
+fn mounted_client_tokens_verify_and_tampered_ones_do_not() {
     let (server, outbox) = server_with_outbox(&[]);
-    let claims = Object::new();
-    Reflect::set(&claims, &"sub".into(), &"alice".into()).unwrap();
-    Reflect::set(&claims, &"workspace".into(), &"lab".into()).unwrap();
-    Reflect::set(&claims, &"roles".into(), &Array::of1(&"member".into())).unwrap();
-    let token = server.issue_token(claims.into()).expect("token");
+    let options = Object::new();
+    Reflect::set(&options, &"workspace".into(), &"lab".into()).unwrap();
+    Reflect::set(&options, &"client_id".into(), &"c3".into()).unwrap();
+    Reflect::set(&options, &"user_id".into(), &"alice".into()).unwrap();
+    let token = server.mount_token(options.into()).expect("token");
     let verified = server.verify_token(&token).expect("verifies");
     assert_eq!(
         Reflect::get(&verified, &"sub".into())
@@ -207,7 +207,7 @@ fn issued_tokens_verify_and_tampered_ones_do_not() {
         "INVALID_TOKEN"
     );
     // The Router refuses it at connect, too.
-    let conn = server.connect(&hello("c2", Some("lab"), Some(&forged))) as u64;
+    let conn = server.connect(&hello("c3", Some("lab"), Some(&forged))) as u64;
     assert_eq!(text_frames(&outbox, conn)[0]["type"], "error");
     let good = server.connect(&hello("c3", Some("lab"), Some(&token))) as u64;
     assert_eq!(text_frames(&outbox, good)[0]["type"], "connection_info");
@@ -252,11 +252,17 @@ async fn the_timer_rejects_a_question_the_host_never_answers() {
     .unwrap();
     let (server, outbox) =
         server_with_outbox(&[("host", host.into()), ("callTimeoutMs", 50.into())]);
-    let root_claims = Object::new();
-    Reflect::set(&root_claims, &"sub".into(), &"root".into()).unwrap();
-    Reflect::set(&root_claims, &"roles".into(), &Array::of1(&"admin".into())).unwrap();
-    let root_token = server.issue_token(root_claims.into()).unwrap();
-    let root = server.connect(&hello("root", Some("default"), Some(&root_token)));
+    assert!(server.host_call_context().is_null(), "no root client yet");
+    let root = server.connect(&hello("root", Some("default"), Some(&server.root_token())));
+    // Root's own host calls get the core's context: it sees every workspace.
+    let context = server.host_call_context();
+    assert_eq!(
+        Reflect::get(&context, &"visible_workspaces".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some("*")
+    );
     let caller = server.connect(&hello("c1", None, None));
     let frame = manager_call(
         "*/workspace-manager",
