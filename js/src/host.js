@@ -186,7 +186,10 @@ export class Host {
     args = Array.isArray(args) ? args : [];
     kwargs = kwargs && typeof kwargs === "object" ? kwargs : {};
     if (Object.prototype.hasOwnProperty.call(this.userFunctions, method)) {
-      return await callWithContext(this.userFunctions[method], args, kwargs, context);
+      // User functions get the caller as hypha-rpc's context has it; the child identity the
+      // core minted is for the windows and apps this host opens, not for them to hold.
+      const { child, visible_workspaces, ...callerContext } = context || {};
+      return await callWithContext(this.userFunctions[method], args, kwargs, callerContext);
     }
     switch (method) {
       case "create_window":

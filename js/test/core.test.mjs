@@ -210,6 +210,10 @@ describe("a running HyphaCore", () => {
     assert.equal(ctx.ws, client.config.workspace);
     assert.equal(ctx.user.id, client.config.user.id);
     assert.equal(ctx.to, "*/workspace-manager");
+    // The identity the core minted for a child client stays with the host: user code never
+    // holds its token.
+    assert.equal(ctx.child, undefined);
+    assert.equal(ctx.visible_workspaces, undefined);
     // camelCase keys are offered snake_case and come back camelCase in hypha-rpc clients.
     assert.deepEqual(await client.addNumbers(2, 3), { sum: 5, from: ctx.from });
     // The caller cannot replace the context by passing one.
