@@ -156,7 +156,9 @@ await build({
 
 copyFileSync(wasm, join(dist, "hypha_core_bg.wasm"));
 copyFileSync(join(root, "pkg", "hypha_core_plugin_bg.wasm"), join(dist, "hypha_core_plugin_bg.wasm"));
-copyFileSync(join(root, "js", "index.d.ts"), join(dist, "index.d.ts"));
+for (const name of ["index.d.ts", "deno-websocket-server.d.ts"]) {
+  copyFileSync(join(root, "js", name), join(dist, name));
+}
 // The app templates and the hypha-rpc build they load (served from `baseUrl`, no CDN).
 for (const name of readdirSync(join(root, "js", "templates"))) {
   copyFileSync(join(root, "js", "templates", name), join(dist, name));
