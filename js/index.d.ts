@@ -54,7 +54,10 @@ export interface HyphaCoreConfig {
    */
   defaultService?: Record<string, (...args: any[]) => any>;
   default_service?: Record<string, (...args: any[]) => any>;
-  /** Where the .wasm comes from if not next to the module: URL, bytes or a compiled module. */
+  /**
+   * Where the server's .wasm comes from if not next to the module (or where a bundler put it): a
+   * URL (relative to the page in a browser), bytes, a compiled module or a `Response`.
+   */
   wasm?: string | URL | BufferSource | WebAssembly.Module | Response;
   /** Accepted for compatibility and ignored: the server runs in the page as WebAssembly. */
   ServerClass?: unknown;
