@@ -119,6 +119,29 @@ const lazyChunks = {
   },
 };
 
+// imjoy-rpc loads `mjs:` requirements with `import(/* webpackIgnore: true */ url)`; minified,
+// the comment is gone and webpack warns about (and breaks) a dynamic import of an expression in
+// every consumer's build. Build that import at run time instead, as hypha-rpc does. Fails the
+// build if the file changes.
+const IMJOY_REQUIREMENT_IMPORT = "await import(/* webpackIgnore: true */ requirements[i]);";
+const imjoyRequirementImport = {
+  name: "imjoy-requirement-import",
+  setup(b) {
+    b.onLoad({ filter: /imjoy-rpc[\\/]src[\\/]utils\.js$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8");
+      const at = source.indexOf(IMJOY_REQUIREMENT_IMPORT);
+      if (at < 0 || source.indexOf(IMJOY_REQUIREMENT_IMPORT, at + 1) >= 0) {
+        throw new Error(`${args.path}: the requirement import is not where this build expects it`);
+      }
+      const contents =
+        source.slice(0, at) +
+        'await new Function("url", "return import(url)")(requirements[i]);' +
+        source.slice(at + IMJOY_REQUIREMENT_IMPORT.length);
+      return { contents, loader: "js" };
+    });
+  },
+};
+
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 
@@ -171,6 +194,7 @@ await build({
   minify: !dev,
   legalComments: "none",
   logLevel: "warning",
+  plugins: [imjoyRequirementImport],
 });
 
 copyFileSync(wasm, join(dist, "hypha_core_bg.wasm"));

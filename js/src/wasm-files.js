@@ -8,9 +8,14 @@ async function readFileBytes(url) {
   if (typeof Deno !== "undefined" && typeof Deno.readFile === "function") {
     return await Deno.readFile(url);
   }
-  // Hidden from bundlers: this branch only ever runs in Node.
-  const fsModule = ["node", "fs/promises"].join(":");
-  const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule);
+  // Node. Out of bundlers' sight (a minified `import(expr)` loses its webpackIgnore comment and
+  // webpack warns about it): process.getBuiltinModule (Node >= 20.16), else an import() built at
+  // run time, as hypha-rpc loads its requirements.
+  const proc = globalThis.process;
+  const fs =
+    proc && typeof proc.getBuiltinModule === "function"
+      ? proc.getBuiltinModule("node:fs/promises")
+      : await new Function("specifier", "return import(specifier)")("node:fs/promises");
   return await fs.readFile(url);
 }
 
