@@ -139,8 +139,9 @@ export interface HyphaCoreConfig {
   defaultService?: Record<string, DefaultServiceEntry>;
   default_service?: Record<string, DefaultServiceEntry>;
   /**
-   * Where the server's .wasm comes from if not next to the module: a URL (string or `URL`),
-   * bytes, a compiled `WebAssembly.Module` or a fetch `Response`.
+   * Where the server's .wasm comes from if not next to the module (or where a bundler put it): a
+   * URL (string or `URL`; relative to the page in a browser), bytes, a compiled
+   * `WebAssembly.Module` or a fetch `Response`.
    */
   wasm?: string | GlobalInstance<"URL"> | ArrayBuffer | ArrayBufferView | WebAssemblyModule | GlobalInstance<"Response">;
   /** Accepted for compatibility and ignored: the server runs in this JS realm as WebAssembly. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bundles the JavaScript facade (js/src), hypha-rpc and the wasm-bindgen glue (pkg/) into
-// dist/hypha-core.mjs, copies the .wasm next to it (found at run time via import.meta.url) and
-// the type declarations, then prints the size of everything in dist/.
+// dist/hypha-core.mjs, copies the .wasm next to it (found at run time via import.meta.url, in a
+// form bundlers recognise: see js/src/wasm.js) and the type declarations, then prints the size of
+// everything in dist/.
 //
 // Usage: node scripts/build-js.mjs [--dev] [--no-encryption] [--analyze]
 //        (run scripts/build-wasm.sh first)
@@ -101,6 +102,46 @@ const withoutTweetnacl = {
   },
 };
 
+// The chunks loaded on demand (the plugin parser, imjoy-rpc's page side) are literal dynamic
+// imports in js/src; in dist/hypha-core.mjs they stay literal imports of their own dist files, so
+// a browser, Node or Deno loads them from beside the module and Vite or webpack makes them lazy
+// chunks of the consumer's build.
+const LAZY_CHUNKS = { "./plugin-parser.js": "./hypha-core-plugin.mjs", "./imjoy-rpc-core.js": "./hypha-core-imjoy.mjs" };
+const lazyChunks = {
+  name: "lazy-chunks",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(plugin-parser|imjoy-rpc-core)\.js$/ }, (args) => {
+      if (args.kind !== "dynamic-import") {
+        throw new Error(`${args.importer}: ${args.path} must only be imported dynamically (it is a lazy chunk)`);
+      }
+      return { path: LAZY_CHUNKS[args.path], external: true };
+    });
+  },
+};
+
+// imjoy-rpc loads `mjs:` requirements with `import(/* webpackIgnore: true */ url)`; minified,
+// the comment is gone and webpack warns about (and breaks) a dynamic import of an expression in
+// every consumer's build. Build that import at run time instead, as hypha-rpc does. Fails the
+// build if the file changes.
+const IMJOY_REQUIREMENT_IMPORT = "await import(/* webpackIgnore: true */ requirements[i]);";
+const imjoyRequirementImport = {
+  name: "imjoy-requirement-import",
+  setup(b) {
+    b.onLoad({ filter: /imjoy-rpc[\\/]src[\\/]utils\.js$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8");
+      const at = source.indexOf(IMJOY_REQUIREMENT_IMPORT);
+      if (at < 0 || source.indexOf(IMJOY_REQUIREMENT_IMPORT, at + 1) >= 0) {
+        throw new Error(`${args.path}: the requirement import is not where this build expects it`);
+      }
+      const contents =
+        source.slice(0, at) +
+        'await new Function("url", "return import(url)")(requirements[i]);' +
+        source.slice(at + IMJOY_REQUIREMENT_IMPORT.length);
+      return { contents, loader: "js" };
+    });
+  },
+};
+
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 
@@ -119,6 +160,7 @@ const result = await build({
   metafile: true,
   logLevel: "warning",
   plugins: [
+    lazyChunks,
     hyphaRpcFromSource,
     hyphaRpcWithoutConnectSleep,
     msgpackStringThreshold,
@@ -152,6 +194,7 @@ await build({
   minify: !dev,
   legalComments: "none",
   logLevel: "warning",
+  plugins: [imjoyRequirementImport],
 });
 
 copyFileSync(wasm, join(dist, "hypha_core_bg.wasm"));
@@ -179,11 +222,25 @@ await build({
   plugins: [hyphaRpcWithoutConnectSleep, msgpackStringThreshold, nodeCryptoShim],
 });
 
-// The bundle must still locate its .wasm relative to itself.
-const bundled = readFileSync(join(dist, "hypha-core.mjs"), "utf8");
-if (!bundled.includes("import.meta.url")) {
-  console.error("dist/hypha-core.mjs lost import.meta.url: the wasm would not be found");
-  process.exit(1);
+// What bundlers must see, literally, for the consumer's build to find the .wasm files and the
+// lazy chunks (Vite and webpack 5 rewrite `new URL("<literal>", import.meta.url)` to the asset
+// they emit, and split literal dynamic imports into chunks).
+const MUST_KEEP = {
+  "hypha-core.mjs": [
+    /new URL\(\s*"\.\/hypha_core_bg\.wasm"\s*,\s*import\.meta\.url\s*\)/,
+    /import\(\s*"\.\/hypha-core-plugin\.mjs"\s*\)/,
+    /import\(\s*"\.\/hypha-core-imjoy\.mjs"\s*\)/,
+  ],
+  "hypha-core-plugin.mjs": [/new URL\(\s*"\.\/hypha_core_plugin_bg\.wasm"\s*,\s*import\.meta\.url\s*\)/],
+};
+for (const [name, patterns] of Object.entries(MUST_KEEP)) {
+  const text = readFileSync(join(dist, name), "utf8");
+  for (const pattern of patterns) {
+    if (!pattern.test(text)) {
+      console.error(`dist/${name} lost ${pattern}: bundlers would not find the file it names`);
+      process.exit(1);
+    }
+  }
 }
 
 const kb = (n) => (n / 1024).toFixed(1).padStart(7) + " KB";

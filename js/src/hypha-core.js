@@ -79,7 +79,8 @@ function mountOptions(config, identity) {
  * directory as in hypha-core.
  */
 function defaultBaseUrl() {
-  const here = new URL("./", import.meta.url);
+  // Not `new URL("./", import.meta.url)`: bundlers would take that for an asset to emit.
+  const here = new URL("./", new URL(import.meta.url));
   if (here.protocol === "http:" || here.protocol === "https:") return here.href;
   if (isBrowser() && document.location) return new URL("./", document.location.href).href;
   return "http://localhost:8080/";

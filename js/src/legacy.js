@@ -8,13 +8,13 @@
 // app exports (`api.export({...})`) becomes the client's `default` service. imjoy-rpc's page side
 // (dist/hypha-core-imjoy.mjs) is imported only when such an app appears.
 
-const IMJOY_CHUNK = "./hypha-core-imjoy.mjs";
 let imjoyModule = null;
 
 function loadImjoyRpc() {
   if (!imjoyModule) {
-    const url = new URL(IMJOY_CHUNK, import.meta.url).href;
-    imjoyModule = import(/* webpackIgnore: true */ /* @vite-ignore */ url);
+    // A literal import, so bundlers make it a lazy chunk; in dist it is ./hypha-core-imjoy.mjs
+    // (scripts/build-js.mjs).
+    imjoyModule = import("./imjoy-rpc-core.js");
     imjoyModule.catch(() => {
       imjoyModule = null;
     });

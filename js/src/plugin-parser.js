@@ -11,7 +11,9 @@ let loading = null;
 export function loadPluginParser() {
   if (!loading) {
     loading = (async () => {
-      await init({ module_or_path: await locateWasm("hypha_core_plugin_bg.wasm", import.meta.url) });
+      // Literal, for bundlers (see wasm.js).
+      const url = new URL("./hypha_core_plugin_bg.wasm", import.meta.url);
+      await init({ module_or_path: await locateWasm(url) });
       return { parsePlugin, isPluginSource };
     })();
     loading.catch(() => {

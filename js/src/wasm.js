@@ -1,5 +1,11 @@
 // Loads the server's WebAssembly once per JS realm and hands out the HyphaServer class; loads the
 // plugin parser's module on demand.
+//
+// Both are found in ways bundlers understand: the .wasm through the literal
+// `new URL("./hypha_core_bg.wasm", import.meta.url)` (Vite and webpack 5 emit it as an asset and
+// rewrite the URL; scripts/build-js.mjs checks it survives into dist/hypha-core.mjs), the parser
+// through a literal dynamic `import()` (the build points it at the dist chunk
+// ./hypha-core-plugin.mjs and leaves it external, so bundlers make it a lazy chunk of their own).
 
 import init, { HyphaServer } from "../../pkg/hypha_core.js";
 import { locateWasm } from "./wasm-files.js";
@@ -13,7 +19,8 @@ let loading = null;
 export function loadServerModule(source) {
   if (!loading) {
     loading = (async () => {
-      await init({ module_or_path: await locateWasm("hypha_core_bg.wasm", import.meta.url, source) });
+      const url = new URL("./hypha_core_bg.wasm", import.meta.url);
+      await init({ module_or_path: await locateWasm(url, source) });
       return HyphaServer;
     })();
     loading.catch(() => {
@@ -23,27 +30,20 @@ export function loadServerModule(source) {
   return loading;
 }
 
-/** Where the parser's entry is: the dist chunk next to the bundle, or the source file. */
-const PLUGIN_PARSER_ENTRIES = ["./hypha-core-plugin.mjs", "./plugin-parser.js"];
 let parser = null;
 
 /** The plugin-source parser (`{parsePlugin, isPluginSource}`), imported on first use. */
 export function pluginParser() {
   if (!parser) {
     parser = (async () => {
-      let lastError = null;
-      for (const entry of PLUGIN_PARSER_ENTRIES) {
-        let module;
-        try {
-          // A computed specifier: bundlers leave the chunk to be fetched at run time.
-          module = await import(/* webpackIgnore: true */ /* @vite-ignore */ new URL(entry, import.meta.url).href);
-        } catch (e) {
-          lastError = e;
-          continue;
-        }
-        return await module.loadPluginParser();
+      let module;
+      try {
+        // dist: ./hypha-core-plugin.mjs (see scripts/build-js.mjs).
+        module = await import("./plugin-parser.js");
+      } catch (e) {
+        throw new Error(`cannot load the plugin parser: ${e && e.message}`);
       }
-      throw new Error(`cannot load the plugin parser: ${lastError && lastError.message}`);
+      return await module.loadPluginParser();
     })();
     parser.catch(() => {
       parser = null;
