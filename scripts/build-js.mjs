@@ -197,6 +197,22 @@ await build({
   plugins: [imjoyRequirementImport],
 });
 
+// Server mode (Deno, Node): the listener driver and the server-mode wasm glue. `ws` (Node's
+// WebSocket server) stays a run-time dependency of the package.
+await build({
+  entryPoints: [join(root, "js", "src", "server", "index.js")],
+  outfile: join(dist, "deno-websocket-server.mjs"),
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: ["es2022"],
+  external: ["ws", "node:*"],
+  minify: !dev,
+  legalComments: "none",
+  logLevel: "warning",
+});
+copyFileSync(join(root, "pkg", "hypha_core_server_bg.wasm"), join(dist, "hypha_core_server_bg.wasm"));
+
 copyFileSync(wasm, join(dist, "hypha_core_bg.wasm"));
 copyFileSync(join(root, "pkg", "hypha_core_plugin_bg.wasm"), join(dist, "hypha_core_plugin_bg.wasm"));
 for (const name of ["index.d.ts", "deno-websocket-server.d.ts"]) {

@@ -20,8 +20,8 @@ profile=wasm-release
 [ "${1:-}" = "--dev" ] && profile=dev
 target_dir="$REPO_ROOT/target/wasm32-unknown-unknown/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
-# One crate, two modules: the in-tab server (default features) and the plugin parser, which the
-# page imports only when an app is plugin source.
+# One crate, three modules: the in-tab server (default features), the plugin parser, which the
+# page imports only when an app is plugin source, and the server-mode build.
 build_module() { # build_module OUT_NAME CARGO_FEATURE_ARGS...
   local name="$1"
   shift
@@ -40,3 +40,5 @@ build_module() { # build_module OUT_NAME CARGO_FEATURE_ARGS...
 rm -rf pkg
 build_module hypha_core
 build_module hypha_core_plugin --no-default-features --features plugin-bridge
+# Server mode (hypha-core-rs/deno-websocket-server, Deno and Node): the server with the HTTP API.
+build_module hypha_core_server --features http

@@ -438,6 +438,24 @@ fn a_get_call_reaches_the_provider_as_keyword_arguments_and_returns_its_value() 
 }
 
 #[test]
+fn root_answers_an_http_caller_from_its_own_address() {
+    // The page's (or server mode's) root client provides a public service in `default`: its
+    // answer to an anonymous HTTP caller (in `ws-anonymous`) must come from `default/root`, the
+    // address the request was sent to, not root's presence in the caller's workspace.
+    let mut x = Http::new();
+    let root = x.root("root", "default");
+    x.register(&root, service(&root, "calc", "public")).unwrap();
+    let id = x.get("/default/services/calc/add?a=2&b=3");
+    x.describe();
+    let call = x.one_call(&root);
+    assert_eq!(call.str("method"), Some("services.calc.add"));
+    x.resolve(&root, &call, 5.into());
+    let r = x.resp(id);
+    assert_eq!(r.status, Some(200), "{}", r.text());
+    assert_eq!(r.text(), "5");
+}
+
+#[test]
 fn descriptors_are_cached_until_the_service_changes_or_its_client_reconnects() {
     let mut x = Http::new();
     let p = with_calc(&mut x);

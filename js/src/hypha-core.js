@@ -119,9 +119,15 @@ export class HyphaCore extends EventBus {
     this.connections = {};
     this.jwtSecret = config.jwtSecret || config.jwt_secret || randomHex(32);
     this.environment = detectEnvironment();
-    // Accepted for compatibility and ignored: the server runs in this page as WebAssembly and
-    // every client connects through the in-tab socket class below.
-    this.ServerClass = null;
+    // Server mode (`ServerClass: DenoWebSocketServer` from `hypha-core-rs/deno-websocket-server`):
+    // the same server also listens on `url` for WebSocket and HTTP clients. Any other ServerClass
+    // (hypha-core's mock-socket server) is accepted and ignored: the server runs here as
+    // WebAssembly. Either way this instance's own clients (root, `connect()`) use the in-process
+    // socket class below, whatever `WebSocketClass` says.
+    const serverClass = config.ServerClass;
+    this.ServerClass = serverClass && typeof serverClass.loadHyphaServer === "function" ? serverClass : null;
+    this._httpOptions = config.http;
+    this._listener = null;
     this.WebSocketClass = createSocketClass(this);
 
     const userFunctions = config.defaultService || config.default_service || {};
@@ -130,6 +136,7 @@ export class HyphaCore extends EventBus {
       if (typeof value === "function") this.defaultServices[toSnakeCase(key)] = value;
     }
     this._wasmSource = config.wasm;
+    this._serverWasmSource = config.serverWasm;
     this._state = "idle"; // idle | starting | running
     this._generation = 0;
     this._transports = new Map(); // conn → socket or PortBinding
@@ -159,7 +166,9 @@ export class HyphaCore extends EventBus {
     const generation = ++this._generation;
     this._state = "starting";
     try {
-      const HyphaServer = await loadServerModule(this._wasmSource);
+      const HyphaServer = this.ServerClass
+        ? await this.ServerClass.loadHyphaServer(this._serverWasmSource)
+        : await loadServerModule(this._wasmSource);
       this._checkGeneration(generation);
       // The manager answers its own methods: a page function of the same name would never run.
       for (const name of HyphaServer.managerMethods()) {
@@ -173,6 +182,7 @@ export class HyphaCore extends EventBus {
         jwtSecret: this.jwtSecret,
         seed: randomSeed(),
         managerId: this.workspaceManagerId,
+        http: this._httpOptions,
         host: {
           workspace: "default",
           clientId: "root",
@@ -210,6 +220,12 @@ export class HyphaCore extends EventBus {
       });
       this._checkGeneration(generation);
       this.api = this._buildRootApi(root);
+      if (this.ServerClass) {
+        // Listen last: the first remote client finds the root API and defaultService ready.
+        this._listener = new this.ServerClass(this.wsUrl, { hyphaCore: this });
+        await this._listener.listening;
+        this._checkGeneration(generation);
+      }
       return this.api;
     } catch (error) {
       if (generation === this._generation) this.close();
@@ -283,6 +299,11 @@ export class HyphaCore extends EventBus {
     this._host = null;
     for (const socket of [...this._sockets]) socket._serverClose(1001, "server closed");
     this._sockets.clear();
+    if (this._listener) {
+      // Closes its sockets and responses now; resolves when the runtime's server has stopped.
+      pending.push(this._listener.close());
+      this._listener = null;
+    }
     if (this.server) {
       const server = this.server;
       this.server = null;

@@ -7,6 +7,8 @@
 #[cfg(feature = "server-bridge")]
 mod convert;
 mod error;
+#[cfg(all(feature = "server-bridge", feature = "http"))]
+mod http;
 #[cfg(feature = "plugin-bridge")]
 pub(crate) mod plugin;
 #[cfg(feature = "server-bridge")]

@@ -24,10 +24,12 @@ use crate::{ClientAddr, Config, ConnId, Event, Frame, HostConfig, Router, Timest
 use super::convert::{event_to_js, frame_to_js, get_string, get_strings};
 use super::error::{bridge_error, ErrorCode};
 
-struct Inner {
-    router: Router,
+pub(super) struct Inner {
+    pub(super) router: Router,
     on_transmit: Option<Function>,
     on_event: Option<Function>,
+    #[cfg(feature = "http")]
+    pub(super) on_http: Option<Function>,
     timer: Option<Timeout>,
     armed_for: Option<Timestamp>,
     next_conn: u64,
@@ -39,12 +41,16 @@ struct Outputs {
     events: Vec<Event>,
     on_transmit: Option<Function>,
     on_event: Option<Function>,
+    #[cfg(feature = "http")]
+    http: Vec<crate::http::HttpOutput>,
+    #[cfg(feature = "http")]
+    on_http: Option<Function>,
 }
 
 /// The in-tab Hypha server.
 #[wasm_bindgen]
 pub struct HyphaServer {
-    inner: Rc<RefCell<Inner>>,
+    pub(super) inner: Rc<RefCell<Inner>>,
 }
 
 fn now() -> Timestamp {
@@ -62,7 +68,8 @@ impl HyphaServer {
 
     /// `options`: `{publicBaseUrl: string, jwtSecret: string, seed: number, managerId?: string,
     /// callTimeoutMs?: number, host?: {workspace: string, clientId: string, service: string,
-    /// methods: string[]}}`. `callTimeoutMs` bounds how long the manager waits for a client it
+    /// methods: string[]}, http?: {...}}` (`http`: the server-mode build only, see
+    /// `bridge/http.rs`). `callTimeoutMs` bounds how long the manager waits for a client it
     /// asked something (default 30 s).
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Self, JsValue> {
@@ -99,10 +106,14 @@ impl HyphaServer {
                 methods: get_strings(&host, "methods")?,
             });
         }
+        #[cfg(feature = "http")]
+        super::http::configure(&mut config, &options)?;
         let inner = Inner {
             router: Router::new(config),
             on_transmit: None,
             on_event: None,
+            #[cfg(feature = "http")]
+            on_http: None,
             timer: None,
             armed_for: None,
             next_conn: 1,
@@ -248,11 +259,15 @@ impl HyphaServer {
         inner.armed_for = None;
         inner.on_transmit = None;
         inner.on_event = None;
+        #[cfg(feature = "http")]
+        {
+            inner.on_http = None;
+        }
     }
 }
 
 /// One driver step: run `input`, drain outputs, re-arm the timer, then deliver to JS.
-fn drive(cell: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Router, Timestamp)) {
+pub(super) fn drive(cell: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Router, Timestamp)) {
     let now = now();
     input(&mut cell.borrow_mut().router, now);
     settle(cell, now);
@@ -271,12 +286,18 @@ fn settle(cell: &Rc<RefCell<Inner>>, now: Timestamp) {
         while let Some(e) = inner.router.poll_event() {
             events.push(e);
         }
+        #[cfg(feature = "http")]
+        let http = std::iter::from_fn(|| inner.router.poll_http()).collect();
         rearm(cell, &mut inner, now);
         Outputs {
             transmits,
             events,
             on_transmit: inner.on_transmit.clone(),
             on_event: inner.on_event.clone(),
+            #[cfg(feature = "http")]
+            http,
+            #[cfg(feature = "http")]
+            on_http: inner.on_http.clone(),
         }
     };
     deliver(outputs);
@@ -313,6 +334,12 @@ fn deliver(outputs: Outputs) {
     if let Some(f) = &outputs.on_event {
         for event in &outputs.events {
             let _ = f.call1(&JsValue::NULL, &event_to_js(event));
+        }
+    }
+    #[cfg(feature = "http")]
+    if let Some(f) = &outputs.on_http {
+        for output in outputs.http {
+            let _ = f.call1(&JsValue::NULL, &super::http::http_output_to_js(output));
         }
     }
 }

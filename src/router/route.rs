@@ -101,7 +101,8 @@ impl Router {
             if self.root_conn() == Some(conn) && addr.workspace != sender_ws {
                 // What answers a call the peer made to root's own address (and calls into that
                 // call's callbacks) keeps root's own address: the peer checks it.
-                let peer = self.registry.client(addr).map(|c| c.conn);
+                // (The peer may be one of the Router's own HTTP peers: `conn_of` knows both.)
+                let peer = self.conn_of(addr);
                 let method = envelope.str("method").unwrap_or_default();
                 let (session, kind) = method.split_once('.').unwrap_or((method, ""));
                 let answers_direct = peer.is_some_and(|peer| {

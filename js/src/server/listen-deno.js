@@ -1,0 +1,130 @@
+// Server mode in Deno: `Deno.serve` for HTTP, `Deno.upgradeWebSocket` for /ws.
+
+import { NULL_BODY_STATUSES } from "./http-exchanges.js";
+import { SocketTransport } from "./transport.js";
+
+/**
+ * Listen on `host:port`; returns `{listening: Promise<{port}>, close(): Promise<void>}`.
+ * `hub` is the HyphaCore, `exchanges` the HttpExchanges of its wasm server.
+ */
+export function listenDeno({ host, port, hub, exchanges }) {
+  const sockets = new Set();
+  const abort = new AbortController();
+  let onListen;
+  const listening = new Promise((resolve) => {
+    onListen = resolve;
+  });
+  const server = Deno.serve(
+    { hostname: host, port, signal: abort.signal, onListen: (addr) => onListen({ port: addr.port }) },
+    (request, info) => {
+      const url = new URL(request.url);
+      if (url.pathname === "/ws" && (request.headers.get("upgrade") || "").toLowerCase() === "websocket") {
+        const { socket, response } = Deno.upgradeWebSocket(request);
+        socket.binaryType = "arraybuffer";
+        const transport = new SocketTransport(
+          hub,
+          (data) => socket.send(data),
+          (code, reason) => closeDenoSocket(socket, code, reason),
+        );
+        sockets.add(transport);
+        socket.onmessage = (event) =>
+          transport.received(typeof event.data === "string" ? event.data : new Uint8Array(event.data));
+        socket.onclose = () => {
+          sockets.delete(transport);
+          transport.closed();
+        };
+        socket.onerror = () => {};
+        return response;
+      }
+      return serveHttp(request, url, info, exchanges);
+    },
+  );
+  return {
+    listening,
+    async close() {
+      for (const transport of [...sockets]) transport._serverClose(1001, "server closed");
+      sockets.clear();
+      exchanges.shutdown();
+      abort.abort();
+      await server.finished.catch(() => {});
+    },
+  };
+}
+
+/** Deno's WebSocket refuses the protocol's own codes (1001, 1008…) from `close()`. */
+function closeDenoSocket(socket, code, reason) {
+  try {
+    socket.close(code, reason);
+  } catch (e) {
+    socket.close(code >= 3000 ? 1000 : 4000 + (code % 1000), reason);
+  }
+}
+
+function serveHttp(request, url, info, exchanges) {
+  let respond;
+  const response = new Promise((resolve) => {
+    respond = resolve;
+  });
+  let controller = null;
+  let owed = [];
+  const payOwed = () => {
+    const due = owed;
+    owed = [];
+    for (const drained of due) drained();
+  };
+  let id = 0;
+  const stream = new ReadableStream({
+    start(c) {
+      controller = c;
+    },
+    pull: payOwed,
+    cancel: () => exchanges.cancel(id),
+  });
+  const remote = info && info.remoteAddr ? `${info.remoteAddr.hostname}:${info.remoteAddr.port}` : undefined;
+  id = exchanges.start(
+    {
+      method: request.method,
+      path: url.pathname,
+      query: url.search.slice(1),
+      headers: [...request.headers],
+      remote,
+    },
+    {
+      head(status, headers) {
+        const body = NULL_BODY_STATUSES.has(status) ? null : stream;
+        respond(new Response(body, { status, headers }));
+      },
+      body(chunk, drained) {
+        controller.enqueue(chunk);
+        if (controller.desiredSize > 0) drained();
+        else owed.push(drained);
+      },
+      end() {
+        controller.close();
+      },
+      abort() {
+        controller.error(new Error("response aborted"));
+      },
+    },
+  );
+  // The client leaving before the end cancels the request (`completed` rejects then; older Deno
+  // only has the signal, which also fires after a complete response: cancel is a no-op then).
+  if (info && info.completed) info.completed.catch(() => exchanges.cancel(id));
+  else request.signal.addEventListener("abort", () => exchanges.cancel(id));
+  feedBody(request, id, exchanges);
+  return response;
+}
+
+async function feedBody(request, id, exchanges) {
+  try {
+    if (request.body) {
+      for await (const chunk of request.body) {
+        if (!exchanges.isOpen(id)) return;
+        exchanges.body(id, chunk);
+      }
+    }
+    exchanges.end(id);
+  } catch (e) {
+    exchanges.cancel(id);
+  }
+}

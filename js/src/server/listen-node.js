@@ -1,0 +1,112 @@
+// Server mode in Node: `node:http` for HTTP, the `ws` package for /ws.
+
+import { NULL_BODY_STATUSES } from "./http-exchanges.js";
+import { SocketTransport } from "./transport.js";
+
+/** Largest WebSocket message accepted (hypha-rpc chunks anything bigger through message_cache). */
+const MAX_WS_PAYLOAD = 16 * 1024 * 1024;
+
+/**
+ * Listen on `host:port`; returns `{listening: Promise<{port}>, close(): Promise<void>}`.
+ * `hub` is the HyphaCore, `exchanges` the HttpExchanges of its wasm server.
+ */
+export function listenNode({ host, port, hub, exchanges }) {
+  const sockets = new Set();
+  let httpServer = null;
+  let wss = null;
+  const listening = (async () => {
+    const http = await import(/* webpackIgnore: true */ /* @vite-ignore */ ["node", "http"].join(":"));
+    const { WebSocketServer } = await import(/* webpackIgnore: true */ /* @vite-ignore */ "ws");
+    wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
+    httpServer = http.createServer((req, res) => serveHttp(req, res, exchanges));
+    httpServer.on("upgrade", (req, socket, head) => {
+      const path = (req.url || "").split("?")[0];
+      if (path !== "/ws") {
+        socket.destroy();
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const transport = new SocketTransport(
+          hub,
+          (data) => ws.send(data),
+          (code, reason) => ws.close(code, reason),
+        );
+        sockets.add(transport);
+        ws.on("message", (data, isBinary) => {
+          if (!isBinary) transport.received(data.toString("utf8"));
+          else transport.received(Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data));
+        });
+        ws.on("close", () => {
+          sockets.delete(transport);
+          transport.closed();
+        });
+        ws.on("error", () => {});
+      });
+    });
+    await new Promise((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(port, host, () => {
+        httpServer.off("error", reject);
+        resolve();
+      });
+    });
+    return { port: httpServer.address().port };
+  })();
+  return {
+    listening,
+    async close() {
+      // What touches the hub happens now, before HyphaCore frees its server.
+      for (const transport of [...sockets]) transport._serverClose(1001, "server closed");
+      sockets.clear();
+      exchanges.shutdown();
+      await listening.catch(() => {});
+      if (wss) for (const ws of wss.clients) ws.terminate();
+      if (!httpServer) return;
+      const closed = new Promise((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+function serveHttp(req, res, exchanges) {
+  const url = new URL(req.url || "/", "http://localhost");
+  const headers = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
+  let finished = false;
+  const id = exchanges.start(
+    {
+      method: req.method || "GET",
+      path: url.pathname,
+      query: url.search.slice(1),
+      headers,
+      remote: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : undefined,
+    },
+    {
+      head(status, pairs) {
+        res.writeHead(status, pairs.flat());
+        if (NULL_BODY_STATUSES.has(status)) res.end();
+      },
+      body(chunk, drained) {
+        if (res.write(chunk)) drained();
+        else res.once("drain", drained);
+      },
+      end() {
+        finished = true;
+        if (!res.writableEnded) res.end();
+      },
+      abort() {
+        finished = true;
+        res.destroy();
+      },
+    },
+  );
+  res.on("close", () => {
+    if (!finished) exchanges.cancel(id);
+  });
+  req.on("data", (chunk) => {
+    if (exchanges.isOpen(id)) exchanges.body(id, chunk);
+  });
+  req.on("end", () => exchanges.end(id));
+  req.on("error", () => exchanges.cancel(id));
+}

@@ -1,0 +1,21 @@
+// The server-mode build of the Rust Router (feature `http`: the HTTP service API), loaded once
+// per process. The in-tab bundle never imports this: a page downloads only its own module.
+
+import init, { HyphaServer } from "../../../pkg/hypha_core_server.js";
+import { locateWasm } from "../wasm-files.js";
+
+let loading = null;
+
+/** The `HyphaServer` class of the server-mode module; `source` overrides where the .wasm is. */
+export function loadHyphaServer(source) {
+  if (!loading) {
+    loading = (async () => {
+      await init({ module_or_path: await locateWasm("hypha_core_server_bg.wasm", import.meta.url, source) });
+      return HyphaServer;
+    })();
+    loading.catch(() => {
+      loading = null;
+    });
+  }
+  return loading;
+}

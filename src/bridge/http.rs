@@ -1,0 +1,155 @@
+//! The HTTP service API through the wasm Router (feature `http`): what hypha-core's server mode
+//! (Deno, Node) feeds it. Same inputs and outputs as the native driver (`server/src/http.rs`):
+//! a request head, body chunks, the end of the body, a credit per body chunk written, a
+//! cancellation; out come `{type: "head"|"body"|"end"|"abort", id, ...}` objects.
+
+use js_sys::{Array, Function, Object, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use crate::http::{HttpId, HttpOutput, HttpRequest};
+
+use super::convert::get_string;
+use super::error::{bridge_error, ErrorCode};
+use super::server::{drive, HyphaServer};
+
+#[wasm_bindgen]
+impl HyphaServer {
+    /// Where HTTP response parts go: `onHttp({type: "head", id, status, headers: [[name,
+    /// value], ...]} | {type: "body", id, chunk: Uint8Array} | {type: "end", id} | {type:
+    /// "abort", id})`. After writing a body chunk, report it with `httpDrained(id)`.
+    #[wasm_bindgen(js_name = setHttpHandler)]
+    pub fn set_http_handler(&self, on_http: Function) {
+        self.inner.borrow_mut().on_http = Some(on_http);
+    }
+
+    /// A request arrived: `request` is `{method, path, query, headers: [[name, value], ...],
+    /// remote?}` (`path` percent-encoded, `query` without `?`). `id` is the driver's number for
+    /// it, unique while it is open.
+    #[wasm_bindgen(js_name = httpRequest)]
+    pub fn http_request(&self, id: f64, request: JsValue) -> Result<(), JsValue> {
+        let field = |key: &str| -> Result<String, JsValue> {
+            get_string(&request, key)?
+                .ok_or_else(|| bridge_error(ErrorCode::InvalidOption, &format!("{key} is required")))
+        };
+        let headers = js_sys::Reflect::get(&request, &"headers".into())?;
+        let headers = if Array::is_array(&headers) {
+            Array::from(&headers)
+                .iter()
+                .filter_map(|pair| {
+                    let pair = Array::from(&pair);
+                    let name = pair.get(0).as_string()?.to_ascii_lowercase();
+                    let value = pair.get(1).as_string()?;
+                    Some((name, value.into_bytes()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let request = HttpRequest {
+            method: field("method")?.to_ascii_uppercase(),
+            path: field("path")?,
+            query: get_string(&request, "query")?.unwrap_or_default(),
+            headers,
+            remote: get_string(&request, "remote")?,
+        };
+        let id = HttpId(id as u64);
+        drive(&self.inner, |router, now| {
+            router.handle_http_request(now, id, request)
+        });
+        Ok(())
+    }
+
+    /// A piece of request `id`'s body.
+    #[wasm_bindgen(js_name = httpBody)]
+    pub fn http_body(&self, id: f64, chunk: &[u8]) {
+        let id = HttpId(id as u64);
+        drive(&self.inner, |router, now| {
+            router.handle_http_body(now, id, chunk)
+        });
+    }
+
+    /// Request `id`'s body is complete.
+    #[wasm_bindgen(js_name = httpEnd)]
+    pub fn http_end(&self, id: f64) {
+        let id = HttpId(id as u64);
+        drive(&self.inner, |router, now| router.handle_http_end(now, id));
+    }
+
+    /// A body chunk of response `id` was written: the credit for the next one.
+    #[wasm_bindgen(js_name = httpDrained)]
+    pub fn http_drained(&self, id: f64) {
+        let id = HttpId(id as u64);
+        drive(&self.inner, |router, now| {
+            router.handle_http_drained(now, id)
+        });
+    }
+
+    /// The client of request `id` went away.
+    #[wasm_bindgen(js_name = httpCancel)]
+    pub fn http_cancel(&self, id: f64) {
+        let id = HttpId(id as u64);
+        drive(&self.inner, |router, now| router.handle_http_cancel(now, id));
+    }
+}
+
+/// Apply `options.http` (`{maxBody?, allowOrigins?, rateLimit?, rateBurst?}`, as the native
+/// server's `--max-body`, `--allow-origin`, `--rate-limit`, `--rate-burst`) to `config`.
+pub(super) fn configure(config: &mut crate::Config, options: &JsValue) -> Result<(), JsValue> {
+    let http = js_sys::Reflect::get(options, &"http".into()).unwrap_or(JsValue::UNDEFINED);
+    if !http.is_object() {
+        return Ok(());
+    }
+    let number = |key: &str| {
+        js_sys::Reflect::get(&http, &key.into())
+            .ok()
+            .and_then(|v| v.as_f64())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    if let Some(max) = number("maxBody") {
+        config.http.max_body = max as usize;
+    }
+    let origins = super::convert::get_strings(&http, "allowOrigins")?;
+    if !origins.is_empty() {
+        config.http.allow_origins = origins;
+    }
+    if let Some(rate) = number("rateLimit") {
+        let burst = number("rateBurst").unwrap_or(rate * 5.0).max(1.0);
+        config.http.rate_limit = (rate > 0.0).then_some(crate::http::RateLimit {
+            per_second: rate,
+            burst,
+        });
+    }
+    Ok(())
+}
+
+/// An HTTP output as the object `onHttp` receives.
+pub(super) fn http_output_to_js(output: HttpOutput) -> JsValue {
+    let object = Object::new();
+    let set = |key: &str, value: &JsValue| {
+        let _ = js_sys::Reflect::set(&object, &key.into(), value);
+    };
+    let (kind, id) = match output {
+        HttpOutput::Head {
+            id,
+            status,
+            headers,
+        } => {
+            set("status", &JsValue::from(status));
+            let pairs: Array = headers
+                .into_iter()
+                .map(|(name, value)| Array::of2(&name.into(), &value.into()))
+                .collect();
+            set("headers", &pairs);
+            ("head", id)
+        }
+        HttpOutput::Body { id, chunk } => {
+            set("chunk", &Uint8Array::from(chunk.as_slice()));
+            ("body", id)
+        }
+        HttpOutput::End { id } => ("end", id),
+        HttpOutput::Abort { id } => ("abort", id),
+    };
+    set("type", &kind.into());
+    set("id", &JsValue::from(id.0 as f64));
+    object.into()
+}
