@@ -1,23 +1,31 @@
-// Type declarations for hypha-core-rs/deno-websocket-server: a real WebSocket server for Deno in
-// front of a HyphaCore, shaped like hypha-core@0.20.86's module of the same name (the part of it
-// a server needs: construct, listen for connections, close).
+// Type declarations for hypha-core-rs/deno-websocket-server: hypha-core's server mode. Passed to
+// HyphaCore as `ServerClass`, it listens on the HyphaCore's `url` (Deno.serve in Deno, node:http
+// and `ws` in Node): hypha-rpc clients at /ws, the HTTP service API on every other path.
 
 export interface DenoWebSocketServerOptions {
-  /** The HyphaCore whose clients connect through this server. */
+  /** The HyphaCore whose server this listens for (HyphaCore passes itself from `start()`). */
   hyphaCore?: unknown;
   [key: string]: unknown;
 }
 
-/** Listens on the host and port of `url` (`ws://host:port/ws`) from construction on. */
+/** Listens on the host and port of `url` (`ws://host:port/ws` or `http://host:port`). */
 export declare class DenoWebSocketServer {
+  /** The server-mode wasm build HyphaCore uses with this class; `source` overrides its location. */
+  static loadHyphaServer(source?: unknown): Promise<unknown>;
   constructor(url: string, options?: DenoWebSocketServerOptions);
-  /** Stop listening and close every client connection. */
+  readonly host: string;
+  /** The port it listens on (the actual one once `listening` resolved, e.g. for port 0). */
+  port: number;
+  /** Resolves once the server accepts connections. */
+  readonly listening: Promise<{ port: number }>;
+  /** Stop listening, close every client connection and open response; resolves when stopped. */
   close(): Promise<void>;
-  /** `connection`: a client connected (the handler receives its socket). */
-  on(event: "connection" | (string & {}), handler: (socket: unknown) => void): void;
 }
 
-/** A WebSocket client of such a server: `new DenoWebSocketClient("ws://host:port/ws")`. */
+/**
+ * hypha-core's client class for this server, accepted for compatibility (HyphaCore's own clients
+ * connect in-process): a standard `WebSocket` to `url`.
+ */
 export declare class DenoWebSocketClient {
-  constructor(url: string);
+  constructor(url: string, protocols?: string | string[]);
 }

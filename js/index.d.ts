@@ -144,10 +144,18 @@ export interface HyphaCoreConfig {
    * `WebAssembly.Module` or a fetch `Response`.
    */
   wasm?: string | GlobalInstance<"URL"> | ArrayBuffer | ArrayBufferView | WebAssemblyModule | GlobalInstance<"Response">;
-  /** Accepted for compatibility and ignored: the server runs in this JS realm as WebAssembly. */
+  /**
+   * Server mode: `DenoWebSocketServer` from `hypha-core-rs/deno-websocket-server` makes `start()`
+   * also listen on `url` (Deno or Node) for WebSocket and HTTP clients. Any other value (e.g.
+   * hypha-core's mock-socket server) is accepted and ignored.
+   */
   ServerClass?: unknown;
-  /** Accepted for compatibility and ignored: clients use the in-tab socket class. */
+  /** Accepted for compatibility and ignored: this instance's clients connect in-process. */
   WebSocketClass?: unknown;
+  /** Where the server-mode .wasm comes from if not next to its module (as `wasm`). */
+  serverWasm?: string | GlobalInstance<"URL"> | ArrayBuffer | ArrayBufferView | WebAssemblyModule;
+  /** Server mode's HTTP API limits (the native server's `--max-body`, `--allow-origin`, `--rate-limit`, `--rate-burst`). */
+  http?: { maxBody?: number; allowOrigins?: string[]; rateLimit?: number; rateBurst?: number };
 }
 
 /** `start(config)`: accepted for compatibility and ignored; `workspace`/`client_id` throw. */
@@ -628,8 +636,8 @@ export declare class HyphaCore {
   server: unknown;
   /** `"ws/cid"` → connection. */
   connections: Record<string, Connection>;
-  /** Always null: accepted for compatibility. */
-  readonly ServerClass: null;
+  /** The server-mode class given as `ServerClass`, else null. */
+  readonly ServerClass: unknown;
   /** The in-tab socket class hypha-rpc clients of this instance use. */
   readonly WebSocketClass: InTabSocketClass;
   /** snake_case name → `defaultService` function. */

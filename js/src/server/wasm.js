@@ -10,7 +10,8 @@ let loading = null;
 export function loadHyphaServer(source) {
   if (!loading) {
     loading = (async () => {
-      await init({ module_or_path: await locateWasm("hypha_core_server_bg.wasm", import.meta.url, source) });
+      const url = new URL("./hypha_core_server_bg.wasm", import.meta.url);
+      await init({ module_or_path: await locateWasm(url, source) });
       return HyphaServer;
     })();
     loading.catch(() => {

@@ -1,11 +1,9 @@
 // The seed README's server-mode example, for the tests: `node serve.mjs PORT SECRET` or
 // `deno run --allow-net --allow-read --allow-env serve.mjs PORT SECRET`. Prints `ready <port>`
 // once listening; on SIGINT/SIGTERM closes the server and lets the process exit by itself.
-// HYPHA_CORE_DIST points at the package's dist/ (default: the repo's).
-const dist = (globalThis.process?.env ?? globalThis.Deno?.env.toObject() ?? {}).HYPHA_CORE_DIST ||
-  new URL("../../../dist/", import.meta.url).href;
-const { HyphaCore } = await import(new URL("hypha-core.mjs", dist).href);
-const { DenoWebSocketServer, DenoWebSocketClient } = await import(new URL("deno-websocket-server.mjs", dist).href);
+// Only the import lines differ from hypha-core's example.
+import { HyphaCore } from "hypha-core-rs";
+import { DenoWebSocketServer, DenoWebSocketClient } from "hypha-core-rs/deno-websocket-server";
 
 const args = globalThis.Deno ? Deno.args : process.argv.slice(2);
 const [port, jwtSecret] = args;
