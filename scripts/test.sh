@@ -9,7 +9,9 @@
 #   7. node     end-to-end tests with the npm hypha-rpc client (node --test)
 #   8. refspecs hypha-core@0.20.86's own Playwright specs, against its bundle and ours (offline):
 #               ours must pass at least as many, and every one the reference passes
-#   9. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
+#   9. consumers the packed package in fresh projects: tsc --strict, Vite/webpack/esbuild/static/Node
+#               pages in Chromium, server mode under Node and Deno (tests/consumers/run.sh)
+#  10. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
 #
 # Usage: scripts/test.sh [STAGE...]   (default: all stages; e.g. `scripts/test.sh build node`)
 set -Eeuo pipefail
@@ -20,7 +22,7 @@ cd "$REPO_ROOT"
 # shellcheck source=scripts/lib/deps.sh
 source "$REPO_ROOT/scripts/lib/deps.sh"
 
-ALL_STAGES=(lint unit build wasm js browser node refspecs python)
+ALL_STAGES=(lint unit build wasm js browser node refspecs consumers python)
 if [ "$#" -gt 0 ]; then
   STAGES=("$@")
   for s in "${STAGES[@]}"; do
@@ -81,7 +83,7 @@ trap on_err ERR
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 if want lint; then
-  banner lint "1/9 dependencies, cargo fmt --check, cargo clippy"
+  banner lint "1/10 dependencies, cargo fmt --check, cargo clippy"
   ensure_rust_components rustfmt clippy
   if want node || want js || want browser; then ensure_node_modules; fi
   if want python; then ensure_python_venv; fi
@@ -89,9 +91,11 @@ if want lint; then
   cargo clippy --workspace --all-targets -- -D warnings
   # The browser bridge only compiles for wasm32.
   ensure_wasm_target
-  # Both browser modules: the server (default feature) and the plugin parser.
+  # The wasm modules: the in-tab server (default feature), the plugin parser, server mode.
   cargo clippy --target wasm32-unknown-unknown --lib --test web --features plugin-bridge -- -D warnings
   cargo clippy --target wasm32-unknown-unknown --lib --no-default-features --features plugin-bridge -- -D warnings
+  # The server-mode module (hypha-core-rs/deno-websocket-server): the server with the HTTP API.
+  cargo clippy --target wasm32-unknown-unknown --lib --features http -- -D warnings
   done_stage
 else
   # Still make sure the tools the selected stages use are there.
@@ -101,13 +105,13 @@ else
 fi
 
 if want unit; then
-  banner unit "2/9 cargo test --workspace"
+  banner unit "2/10 cargo test --workspace"
   cargo test --workspace
   done_stage
 fi
 
 if want build || want node || want python; then
-  banner build "3/9 cargo build -p hypha-core-server"
+  banner build "3/10 cargo build -p hypha-core-server"
   cargo build -p hypha-core-server
   HYPHA_CORE_SERVER_BIN="$REPO_ROOT/target/debug/hypha-core-server"
   [ -x "$HYPHA_CORE_SERVER_BIN" ] || { echo "missing $HYPHA_CORE_SERVER_BIN" >&2; false; }
@@ -117,7 +121,7 @@ if want build || want node || want python; then
 fi
 
 if want wasm; then
-  banner wasm "4/9 wasm-pack test --headless --chrome (tests/web.rs)"
+  banner wasm "4/10 wasm-pack test --headless --chrome (tests/web.rs)"
   ensure_wasm_target
   ensure_wasm_pack
   ensure_wasm_bindgen_cli
@@ -127,7 +131,7 @@ if want wasm; then
 fi
 
 if want js; then
-  banner js "5/9 build dist/ and node --test js/test/"
+  banner js "5/10 build dist/ and node --test js/test/"
   ensure_node_modules
   ensure_chromium
   bash scripts/build-wasm.sh
@@ -137,7 +141,7 @@ if want js; then
 fi
 
 if want browser; then
-  banner browser "6/9 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
+  banner browser "6/10 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
   ensure_playwright_core
   if ! want js; then
     bash scripts/build-wasm.sh
@@ -148,7 +152,7 @@ if want browser; then
 fi
 
 if want node; then
-  banner node "7/9 node --test tests/e2e/node/"
+  banner node "7/10 node --test tests/e2e/node/"
   ws_flag="$(node_websocket_flags)"
   # TAP reporter: ends with the '# pass N' / '# fail N' summary lines.
   NODE_OPTIONS="${NODE_OPTIONS:-} ${ws_flag}" \
@@ -157,7 +161,7 @@ if want node; then
 fi
 
 if want refspecs; then
-  banner refspecs "8/9 hypha-core's own integration specs: reference bundle vs ours (tests/refspecs/run.sh)"
+  banner refspecs "8/10 hypha-core's own integration specs: reference bundle vs ours (tests/refspecs/run.sh)"
   if ! want js && ! want browser; then
     bash scripts/build-wasm.sh
     node scripts/build-js.mjs
@@ -166,8 +170,21 @@ if want refspecs; then
   done_stage
 fi
 
+if want consumers; then
+  banner consumers "9/10 the packed package in fresh projects (tests/consumers/run.sh)"
+  ensure_playwright_core
+  ensure_python_venv
+  ensure_deno
+  if ! want js && ! want browser && ! want refspecs; then
+    bash scripts/build-wasm.sh
+    node scripts/build-js.mjs
+  fi
+  bash tests/consumers/run.sh
+  done_stage
+fi
+
 if want python; then
-  banner python "9/9 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
+  banner python "10/10 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
   # Last stage: pytest's own summary line is the last line of the output.
   # Its exit code is ours, so exit 5 (no tests collected) fails the run too.
   trap - ERR

@@ -357,6 +357,27 @@ ensure_playwright_core() {
   }
 }
 
+# Deno from npm (`deno` ships the binary; no other download): installed once into .cache/deno.
+# Exports DENO_BIN. DENO_VERSION overrides the version.
+ensure_deno() {
+  local dir="$REPO_ROOT/.cache/deno" version="${DENO_VERSION:-2.9.6}" bin d
+  bin="$dir/node_modules/deno/deno"
+  if [ ! -x "$bin" ]; then
+    ensure_node
+    deps_log "npm install deno@$version into $dir"
+    mkdir -p "$dir"
+    [ -f "$dir/package.json" ] || echo '{ "name": "hypha-deno", "private": true }' >"$dir/package.json"
+    (cd "$dir" && npm install --no-save --no-audit --no-fund --loglevel=error "deno@$version") >&2
+    # The package's postinstall links the binary; if npm skipped it, use the platform package's.
+    if [ ! -x "$bin" ]; then
+      for d in "$dir"/node_modules/@deno/linux-*/deno; do [ -x "$d" ] && bin="$d" && break; done
+    fi
+  fi
+  [ -x "$bin" ] || { deps_die "deno not installed (npm install deno@$version failed)"; return 1; }
+  DENO_BIN="$bin"
+  export DENO_BIN
+}
+
 # Everything scripts/test.sh needs.
 ensure_test_deps() {
   ensure_rust_components rustfmt clippy

@@ -4,8 +4,8 @@
 #   node scripts/build-js.mjs && npm pack                        # in the repository root
 #   tests/consumers/types/check.sh ./hypha-core-rs-0.1.0.tgz
 #
-# The tarball is installed into a temporary project (no network: the package has no
-# dependencies) together with the consumer files of this directory, and `tsc -p` runs on each
+# The tarball is installed into a temporary project (its one dependency, ws, from the npm
+# registry) together with the consumer files of this directory, and `tsc -p` runs on each
 # tsconfig*.json here:
 #   tsconfig.json         moduleResolution "bundler", DOM lib: the README examples, the Deno
 #                         examples and api-usage.ts (the main API, with @ts-expect-error checks)

@@ -23,7 +23,8 @@ core.on("client_disconnected", ({ id }) => {});
 await client.disconnect();
 
 const server = new DenoWebSocketServer(core.wsUrl, { hyphaCore: core });
-server.on("connection", (socket: unknown) => {});
+const listening: { port: number } = await server.listening;
+const actualPort: number = listening.port + server.port;
 await server.close();
 const socket = new DenoWebSocketClient("ws://localhost:9527/ws");
 
