@@ -28,8 +28,9 @@ impl HyphaServer {
     #[wasm_bindgen(js_name = httpRequest)]
     pub fn http_request(&self, id: f64, request: JsValue) -> Result<(), JsValue> {
         let field = |key: &str| -> Result<String, JsValue> {
-            get_string(&request, key)?
-                .ok_or_else(|| bridge_error(ErrorCode::InvalidOption, &format!("{key} is required")))
+            get_string(&request, key)?.ok_or_else(|| {
+                bridge_error(ErrorCode::InvalidOption, &format!("{key} is required"))
+            })
         };
         let headers = js_sys::Reflect::get(&request, &"headers".into())?;
         let headers = if Array::is_array(&headers) {
@@ -88,7 +89,9 @@ impl HyphaServer {
     #[wasm_bindgen(js_name = httpCancel)]
     pub fn http_cancel(&self, id: f64) {
         let id = HttpId(id as u64);
-        drive(&self.inner, |router, now| router.handle_http_cancel(now, id));
+        drive(&self.inner, |router, now| {
+            router.handle_http_cancel(now, id)
+        });
     }
 }
 
