@@ -271,6 +271,36 @@ fn list_clients_lists_the_callers_workspace() {
 // ------------------------------------------------------------------------------ get_service
 
 #[test]
+fn ws_slash_name_finds_a_service_by_name_before_a_client_by_id() {
+    // Python hypha's reading, which both hypha-rpc clients rely on (WebRTC's auto mode looks up
+    // `<ws>/<client>-rtc`): `ws/name` is service `name` of any client in `ws`; only if there is
+    // none is it client `name`'s default service (hypha-core's reading).
+    let mut h = Harness::new();
+    let p = h.user("alice", "p", "lab");
+    h.register(&p, service(&p, "p-rtc", "protected")).unwrap();
+    let other = h.user("alice", "other", "lab");
+    h.register(&other, service(&other, "default", "protected"))
+        .unwrap();
+    let q = h.user("alice", "q", "lab");
+    for (query, id) in [
+        ("lab/p-rtc", "lab/p:p-rtc"),
+        ("lab/other", "lab/other:default"),
+        ("lab/p-rtc@*", "lab/p:p-rtc"),
+    ] {
+        let got = h.get_service(&q, vec![query.into()], None);
+        assert_eq!(got.map(|s| s["id"].clone()), Ok(json!(id)), "{query}");
+    }
+    // A client without a default service and no such service name: not found.
+    let err = h.get_service(&q, vec!["lab/p".into()], None).unwrap_err();
+    assert!(err.contains("Service not found"), "{err}");
+    // Another workspace's protected service stays hidden under either reading.
+    let stranger = h.anonymous("s", None);
+    assert!(h
+        .get_service(&stranger, vec!["lab/p-rtc".into()], None)
+        .is_err());
+}
+
+#[test]
 fn get_service_id_forms() {
     let mut h = Harness::new();
     let p = h.user("alice", "p", "lab");

@@ -5,7 +5,7 @@ use rand::RngExt as _;
 use rmpv::Value;
 
 use super::host::{forward_to_host, is_host_method, is_host_service};
-use super::query::{parse_get_query, parse_list_query};
+use super::query::{parse_get_lookup, parse_list_query};
 use super::{
     map_get, map_set, map_str, Args, Caller, CaseConversion, Continuation, Env, ManagerError,
     Notice, Outcome,
@@ -311,21 +311,27 @@ fn resolve<'r>(
     query: &str,
     mode: Option<&str>,
 ) -> Result<&'r ServiceRecord> {
-    let pattern = parse_get_query(query, &caller.addr.workspace)?;
+    let patterns = parse_get_lookup(query, &caller.addr.workspace)?;
     let home = &caller.addr.workspace;
-    let candidates: Vec<&ServiceRecord> = env
-        .registry
-        .find(&pattern)
-        .into_iter()
-        // Root administers every workspace.
-        .filter(|r| r.usable_from(home) || caller.user.is_root())
-        .collect();
+    let registry: &crate::registry::Registry = env.registry;
+    let candidates: Vec<&ServiceRecord> = patterns
+        .iter()
+        .map(|pattern| {
+            registry
+                .find(pattern)
+                .into_iter()
+                // Root administers every workspace.
+                .filter(|r| r.usable_from(home) || caller.user.is_root())
+                .collect::<Vec<_>>()
+        })
+        .find(|found| !found.is_empty())
+        .unwrap_or_default();
     if candidates.is_empty() {
         return Err(ManagerError::NotFound(format!(
             "Service not found: {query}"
         )));
     }
-    let default_mode = if pattern.workspace == crate::auth::PUBLIC_WORKSPACE {
+    let default_mode = if patterns[0].workspace == crate::auth::PUBLIC_WORKSPACE {
         "random"
     } else {
         "exact"
@@ -361,7 +367,7 @@ pub(crate) fn resolve_service(
 /// lookup said "not found" to hide them, and the HTTP API answers 403 instead.
 #[cfg(feature = "http")]
 pub(crate) fn hidden_from(registry: &crate::registry::Registry, query: &str, home: &str) -> bool {
-    parse_get_query(query, home).is_ok_and(|p| !registry.find(&p).is_empty())
+    parse_get_lookup(query, home).is_ok_and(|ps| ps.iter().any(|p| !registry.find(p).is_empty()))
 }
 
 fn query_arg(args: &Args) -> Result<String> {

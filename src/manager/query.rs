@@ -55,6 +55,28 @@ pub(crate) fn parse_get_query(query: &str, home: &str) -> Result<ServicePattern,
     })
 }
 
+/// The patterns a `get_service` id is looked up with, in order: `ws/name` (no `:`) is service
+/// `name` of any client in `ws`, as the Python hypha server and both hypha-rpc clients read it,
+/// and only if no service has that name, client `name`'s `default` service (hypha-core's
+/// reading, which its callers rely on). Every other form is one pattern ([`parse_get_query`]).
+pub(crate) fn parse_get_lookup(
+    query: &str,
+    home: &str,
+) -> Result<Vec<ServicePattern>, ManagerError> {
+    let exact = parse_get_query(query, home)?;
+    let body = query.split_once('@').map_or(query, |(body, _)| body);
+    if body.contains(':') || !body.contains('/') {
+        return Ok(vec![exact]);
+    }
+    let by_name = ServicePattern {
+        workspace: exact.workspace.clone(),
+        client_id: "*".to_owned(),
+        name: exact.client_id.clone(),
+        app_id: exact.app_id.clone(),
+    };
+    Ok(vec![by_name, exact])
+}
+
 /// Parse a `list_services` query: nil (the caller's workspace), a string (`ws`, `ws/svc`,
 /// `cid:svc`, `ws/cid:svc`, `*` meaning every workspace) or a map with keys `workspace`,
 /// `client_id`, `service_id`/`id`, `app_id` (plus `visibility` and `type`, returned as filters).
@@ -164,6 +186,33 @@ mod tests {
         assert_eq!(t("ws/c1:svc@app"), s("ws", "c1", "svc", "app"));
         assert_eq!(t("ws/c1"), s("ws", "c1", "default", "*"));
         assert_eq!(t("ws/*:svc"), s("ws", "*", "svc", "*"));
+    }
+
+    #[test]
+    fn ws_slash_name_is_a_service_name_first_then_a_client() {
+        let t = |q| {
+            parse_get_lookup(q, "home")
+                .unwrap()
+                .iter()
+                .map(triple)
+                .collect::<Vec<_>>()
+        };
+        let s = |a: &str, b: &str, c: &str, d: &str| {
+            (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned())
+        };
+        assert_eq!(
+            t("ws/echo"),
+            vec![s("ws", "*", "echo", "*"), s("ws", "echo", "default", "*")]
+        );
+        assert_eq!(
+            t("ws/c1-rtc@app"),
+            vec![
+                s("ws", "*", "c1-rtc", "app"),
+                s("ws", "c1-rtc", "default", "app")
+            ]
+        );
+        assert_eq!(t("ws/c1:svc"), vec![s("ws", "c1", "svc", "*")]);
+        assert_eq!(t("svc"), vec![s("home", "*", "svc", "*")]);
     }
 
     #[test]

@@ -48,6 +48,17 @@ async def test_register_list_get_call(same_workspace_pair):
     assert await svc.echo(payload) == payload
 
 
+async def test_ws_slash_name_is_a_service_name_then_a_client(same_workspace_pair):
+    # Python hypha's reading of get_service("<ws>/<name>"), which hypha-rpc's WebRTC auto mode
+    # relies on (it looks up f"{ws}/{client_id}-rtc"); a client id still finds its default service.
+    provider, consumer = same_workspace_pair
+    ws, cid = provider.config.workspace, provider.config.client_id
+    await provider.register_service({"id": f"{cid}-rtc", "ping": lambda: "rtc"})
+    await provider.register_service({"id": "default", "ping": lambda: "default"})
+    assert await (await consumer.get_service(f"{ws}/{cid}-rtc")).ping() == "rtc"
+    assert await (await consumer.get_service(f"{ws}/{cid}")).ping() == "default"
+
+
 async def test_keyword_arguments(same_workspace_pair):
     provider, consumer = same_workspace_pair
 
