@@ -122,6 +122,36 @@ pub(super) fn resume(then: Continuation, reply: std::result::Result<Value, Strin
     };
     match then {
         Continuation::Ping => Outcome::Value("pong".into()),
+        Continuation::Upload {
+            target,
+            key,
+            mut chunks,
+            index,
+        } => match chunks.pop_front() {
+            Some(chunk) => Outcome::Ask {
+                target: target.clone(),
+                method: "services.built-in.message_cache.set".to_owned(),
+                args: vec![
+                    key.as_str().into(),
+                    index.into(),
+                    Value::Binary(chunk),
+                    false.into(),
+                ],
+                then: Continuation::Upload {
+                    target,
+                    key,
+                    chunks,
+                    index: index + 1,
+                },
+            },
+            None => Outcome::Ask {
+                target,
+                method: "services.built-in.message_cache.process".to_owned(),
+                args: vec![key.into(), false.into()],
+                then: Continuation::Uploaded,
+            },
+        },
+        Continuation::Uploaded => Outcome::Value(Value::Nil),
         Continuation::Host { workspace } => {
             let mut value = value;
             absolutize_targets(&mut value, &workspace, 0);

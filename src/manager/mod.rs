@@ -122,6 +122,17 @@ pub(crate) enum Continuation {
     /// Return what the host answered for a forwarded host method; its bare targets live in
     /// the host's `workspace`.
     Host { workspace: String },
+    /// A message too large for one frame goes to `target` through its `message_cache`
+    /// (hypha-rpc peers drop frames over ~512 KB, protocol.md §2.8): after `create` or a `set`
+    /// was acknowledged, send the next chunk (`index`), then `process`.
+    Upload {
+        target: ClientAddr,
+        key: String,
+        chunks: std::collections::VecDeque<Vec<u8>>,
+        index: u64,
+    },
+    /// The recipient assembled and handled the message.
+    Uploaded,
 }
 
 /// Key case conversion requested by `get_service(.., {case_conversion})`.

@@ -14,6 +14,10 @@ use crate::wire::Envelope;
 const MAX_REENTRY: u8 = 1;
 /// Heartbeat interval (seconds) announced with the manager's own questions.
 const ASK_HEARTBEAT_SECS: u64 = 15;
+/// Chunk size of a large answer sent through the recipient's `message_cache` (hypha-rpc's own
+/// `long_message_chunk_size`); answers up to one chunk plus 1 KiB go in one frame, as hypha-rpc
+/// sends its own.
+const LONG_MESSAGE_CHUNK: usize = 256 * 1024;
 
 impl Router {
     /// A stamped frame from `conn` addressed to the manager.
@@ -112,8 +116,8 @@ impl Router {
         depth: u8,
     ) {
         match outcome {
-            Outcome::Value(value) => self.answer(requester, Ok(value)),
-            Outcome::Error(error) => self.answer(requester, Err(error.to_string())),
+            Outcome::Value(value) => self.answer(now, requester, Ok(value)),
+            Outcome::Error(error) => self.answer(now, requester, Err(error.to_string())),
             Outcome::Ask {
                 target,
                 method,
@@ -121,10 +125,15 @@ impl Router {
                 then,
             } => {
                 let Some(target_conn) = self.registry.client(&target).map(|c| c.conn) else {
-                    return self.answer(requester, Err(format!("client not connected: {target}")));
+                    return self.answer(
+                        now,
+                        requester,
+                        Err(format!("client not connected: {target}")),
+                    );
                 };
                 if self.asks.pending_for(requester.conn) >= MAX_ASKS_PER_REQUESTER {
                     return self.answer(
+                        now,
                         requester,
                         Err("too many manager requests in flight".to_owned()),
                     );
@@ -141,7 +150,7 @@ impl Router {
                 self.send_from_manager(target_conn, &target, method, Some(ask), payload);
             }
             Outcome::Reenter(bytes) => {
-                self.answer(requester, Ok(Value::Nil));
+                self.answer(now, requester, Ok(Value::Nil));
                 let Ok(mut inner) = Envelope::decode(bytes) else {
                     return;
                 };
@@ -192,7 +201,7 @@ impl Router {
     }
 
     /// Resolve or reject the requester's promise, if it asked for an answer.
-    fn answer(&mut self, requester: &Requester, result: Result<Value, String>) {
+    fn answer(&mut self, now: Timestamp, requester: &Requester, result: Result<Value, String>) {
         let Some(session) = &requester.session else {
             return;
         };
@@ -209,7 +218,52 @@ impl Router {
         };
         let payload = Value::Map(vec![("args".into(), Value::Array(vec![arg]))]);
         let method = format!("{session}.{suffix}");
-        self.send_from_manager(requester.conn, &requester.addr, method, None, payload);
+        let frame = self.manager_frame(&requester.addr, method, None, &payload);
+        if frame.len() > LONG_MESSAGE_CHUNK + 1024 && !self.is_own_peer(requester.conn) {
+            return self.upload(now, requester, frame);
+        }
+        self.send(requester.conn, Frame::Binary(frame));
+    }
+
+    /// Deliver `frame` to the requester through its own `message_cache` (`create`, `set` per
+    /// chunk, `process`), each step sent once the previous one was acknowledged, so that every
+    /// frame stays within what hypha-rpc peers accept. If a step fails or times out the answer is
+    /// lost and the caller's own timeout reports it.
+    fn upload(&mut self, now: Timestamp, requester: &Requester, frame: Vec<u8>) {
+        use rand::RngExt as _;
+        let key = format!("manager-{:016x}", self.rng.random::<u64>());
+        let chunks = frame
+            .chunks(LONG_MESSAGE_CHUNK)
+            .map(<[u8]>::to_vec)
+            .collect();
+        let first = Outcome::Ask {
+            target: requester.addr.clone(),
+            method: "services.built-in.message_cache.create".to_owned(),
+            args: vec![key.as_str().into(), false.into()],
+            then: manager::Continuation::Upload {
+                target: requester.addr.clone(),
+                key,
+                chunks,
+                index: 0,
+            },
+        };
+        // The steps' own answers go nowhere: the upload is the answer.
+        let carrier = Requester {
+            session: None,
+            ..requester.clone()
+        };
+        self.deliver(now, &carrier, first);
+    }
+
+    /// True for the Router's own HTTP peers, which read frames whole.
+    fn is_own_peer(&self, conn: ConnId) -> bool {
+        #[cfg(feature = "http")]
+        return super::http::is_peer_conn(conn);
+        #[cfg(not(feature = "http"))]
+        {
+            let _ = conn;
+            false
+        }
     }
 
     /// Send a `method` frame from the manager to `to` (on `conn`), stamped with the recipient's
@@ -222,6 +276,19 @@ impl Router {
         session: Option<String>,
         payload: Value,
     ) {
+        let frame = self.manager_frame(to, method, session, &payload);
+        self.send(conn, Frame::Binary(frame));
+    }
+
+    /// A `method` frame from the manager to `to`, stamped with the recipient's own workspace and
+    /// the manager's user.
+    fn manager_frame(
+        &self,
+        to: &ClientAddr,
+        method: String,
+        session: Option<String>,
+        payload: &Value,
+    ) -> Vec<u8> {
         let mut main = vec![
             ("type".to_owned(), "method".into()),
             ("from".to_owned(), self.manager_addr.as_str().into()),
@@ -233,10 +300,7 @@ impl Router {
         }
         main.push(("ws".to_owned(), to.workspace.as_str().into()));
         main.push(("user".to_owned(), self.manager_user.clone()));
-        self.send(
-            conn,
-            Frame::Binary(Envelope::new(main, Some(&payload)).encode()),
-        );
+        Envelope::new(main, Some(payload)).encode()
     }
 }
 

@@ -59,6 +59,19 @@ async def test_ws_slash_name_is_a_service_name_then_a_client(same_workspace_pair
     assert await (await consumer.get_service(f"{ws}/{cid}")).ping() == "default"
 
 
+async def test_a_listing_larger_than_a_frame_reaches_the_python_client(same_workspace_pair):
+    # hypha-rpc's Python client drops frames over ~512 KB (msgpack BufferFull); the manager sends
+    # larger answers through the client's message_cache instead.
+    # (Its unpacker streams many small objects, but a single string over 512,000 bytes fails.)
+    provider, consumer = same_workspace_pair
+    description = "d" * 600_000
+    await provider.register_service({"id": "big", "description": description, "f": lambda: 1})
+    listed = await asyncio.wait_for(consumer.list_services(), 20)
+    big = [s for s in listed if s["id"].split(":")[-1] == "big"]
+    assert len(big) == 1
+    assert big[0]["description"] == description
+
+
 async def test_keyword_arguments(same_workspace_pair):
     provider, consumer = same_workspace_pair
 
