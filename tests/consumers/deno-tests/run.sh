@@ -13,6 +13,7 @@
 #                             from npm there if missing; DENO_VERSION, default 2.9.6)
 #        HYPHA_CORE_REF_DIR   an unpacked hypha-core@0.20.86 package (default: the npm pack cache)
 #        DENO_TEST_TIMEOUT    seconds one test file may run (default 300)
+#        DENO_TEST_FILES      a space-separated subset of the five files
 #        KEEP=1               keep the temporary project (and the logs)
 # Output: one line per test case, then `# pass N`, `# fail N`, `# expected-fail N`.
 set -uo pipefail
@@ -27,6 +28,8 @@ ROOT=$(cd "$HERE/../../.." && pwd)
 CACHE=$ROOT/.cache
 REF_VERSION=0.20.86
 FILES=(asgi-tests.js context-injection-test.js streaming-test.js jwt-auth-test.js simple-asgi-test.js)
+# DENO_TEST_FILES="a.js b.js": only these (while debugging; the list's other entries are not checked)
+if [ -n "${DENO_TEST_FILES:-}" ]; then read -r -a FILES <<<"$DENO_TEST_FILES"; fi
 NPM_FLAGS=(--no-audit --no-fund --prefer-offline --loglevel=error)
 START=$SECONDS
 
