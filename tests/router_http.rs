@@ -2135,3 +2135,39 @@ fn an_app_that_sends_without_waiting_is_cut_at_the_hard_window() {
     assert!(r.chunks <= 64, "{} chunks queued", r.chunks);
     assert_eq!(x.router.http_in_flight(), 0);
 }
+
+#[test]
+fn root_calls_an_asgi_apps_receive_and_send_from_its_own_address() {
+    // Server mode's root client serves a public ASGI app in `default`; the anonymous HTTP caller
+    // acts from `ws-anonymous`. Root's calls into the exchange's receive()/send() belong to the
+    // call made to root's own address, so they keep `default/root`, which the exchange checks.
+    let mut x = Http::new();
+    let root = x.root("root", "default");
+    x.register(&root, app_service(&root, "site", "asgi"))
+        .unwrap();
+    let id = x.get("/default/apps/site/hello");
+    x.describe_with(&root, &asgi_descriptor("root"));
+    let serve = x.one_call(&root);
+    let arg = serve.args()[0].clone();
+    x.call_function(&root, &arg["receive"], "r1", vec![]);
+    let got = x.answers(&root, "r1");
+    assert_eq!(got.len(), 1, "receive() was not answered");
+    assert_eq!(got[0]["type"], "http.request");
+    let start = Value::Map(vec![
+        ("type".into(), "http.response.start".into()),
+        ("status".into(), 200.into()),
+        ("headers".into(), Value::Array(vec![])),
+    ]);
+    x.call_function(&root, &arg["send"], "s1", vec![start]);
+    assert_eq!(x.answers(&root, "s1").len(), 1, "send() was not answered");
+    let body = Value::Map(vec![
+        ("type".into(), "http.response.body".into()),
+        ("body".into(), Value::Binary(b"hi".to_vec())),
+        ("more_body".into(), false.into()),
+    ]);
+    x.call_function(&root, &arg["send"], "s2", vec![body]);
+    assert_eq!(x.answers(&root, "s2").len(), 1);
+    let r = x.resp(id);
+    assert_eq!(r.status, Some(200), "{}", r.text());
+    assert_eq!(r.text(), "hi");
+}

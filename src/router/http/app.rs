@@ -231,7 +231,12 @@ impl Router {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let callbacks = format!("h{}cb", exchange.seq);
+        // The app's `receive`/`send` live under the call's own session: what the app's client
+        // sends back into that call (answers and these callbacks alike) is then recognisably
+        // part of it (root keeps its own address for it; see `Router::dispatch_envelope`).
+        let to = target.to_string();
+        let session = exchange.new_session(&to);
+        let callbacks = session.clone();
         let callback = |name: &str| {
             Value::Map(vec![
                 ("_rtype".into(), "method".into()),
@@ -247,8 +252,6 @@ impl Router {
             ("send".into(), callback("send")),
         ]);
         let body = std::mem::take(&mut exchange.body);
-        let to = target.to_string();
-        let session = exchange.new_session(&to);
         exchange.stage = Stage::Asgi(Asgi {
             target,
             callbacks,
