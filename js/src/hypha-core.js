@@ -166,8 +166,14 @@ export class HyphaCore extends EventBus {
     const generation = ++this._generation;
     this._state = "starting";
     try {
-      const HyphaServer = this.ServerClass
-        ? await this.ServerClass.loadHyphaServer(this._serverWasmSource)
+      // Outside a browser, once hypha-core-rs/deno-websocket-server was imported, the server
+      // build (with the HTTP API) is used even without ServerClass, so that a DenoWebSocketServer
+      // can be attached after start() (`new DenoWebSocketServer(url, {hyphaCore})`).
+      const serverBuild = this.ServerClass
+        ? (source) => this.ServerClass.loadHyphaServer(source)
+        : !isBrowser() && globalThis[Symbol.for("hypha-core-rs.loadHyphaServer")];
+      const HyphaServer = serverBuild
+        ? await serverBuild(this._serverWasmSource)
         : await loadServerModule(this._wasmSource);
       this._checkGeneration(generation);
       // The manager answers its own methods: a page function of the same name would never run.
@@ -904,6 +910,12 @@ export class HyphaCore extends EventBus {
     api.loadPlugin = api.loadApp;
     api.getPlugin = api.getApp;
     return api;
+  }
+
+  /** hypha-core's name for the root API (its tests call it): `start()`'s result. */
+  _createDirectAPIWrapper() {
+    this._requireRunning("_createDirectAPIWrapper");
+    return this.api;
   }
 
   _requireRunning(what) {

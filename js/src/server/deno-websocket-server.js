@@ -28,7 +28,8 @@ export class DenoWebSocketServer {
     const hub = options.hyphaCore;
     if (!hub || !hub.server || typeof hub.server.setHttpHandler !== "function") {
       throw new Error(
-        "DenoWebSocketServer is started by HyphaCore: new HyphaCore({url, ServerClass: DenoWebSocketServer}).start()",
+        "DenoWebSocketServer serves a started HyphaCore: new HyphaCore({url, ServerClass: DenoWebSocketServer}).start(), " +
+          "or new DenoWebSocketServer(url, {hyphaCore}) after start() in a process that imported hypha-core-rs/deno-websocket-server first",
       );
     }
     const parsed = new URL(url);
@@ -45,6 +46,9 @@ export class DenoWebSocketServer {
       this.port = addr.port;
       return addr;
     });
+    // hypha-core's other form: `new DenoWebSocketServer(url, {hyphaCore})` after start(), on a
+    // HyphaCore without ServerClass. Its close() then stops this server too.
+    if (!hub._listener) hub._listener = this;
   }
 
   /**

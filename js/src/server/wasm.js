@@ -6,6 +6,14 @@ import { locateWasm } from "../wasm-files.js";
 
 let loading = null;
 
+/**
+ * Where HyphaCore finds this build when it was started without `ServerClass` (hypha-core's
+ * `new DenoWebSocketServer(url, {hyphaCore})` on an already started HyphaCore): registered when
+ * this module is imported, so a process that never imports server mode never loads it.
+ */
+export const SERVER_BUILD_KEY = Symbol.for("hypha-core-rs.loadHyphaServer");
+globalThis[SERVER_BUILD_KEY] = (source) => loadHyphaServer(source);
+
 /** The `HyphaServer` class of the server-mode module; `source` overrides where the .wasm is. */
 export function loadHyphaServer(source) {
   if (!loading) {
