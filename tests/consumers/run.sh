@@ -5,13 +5,15 @@
 #   bundlers     Vite, webpack, esbuild, a static page and Node, pages run in Chromium (bundlers.sh)
 #   server-mode  the seed README's server-mode example under Node and Deno, driven by hypha-rpc's
 #                JS client (node --test) and the PyPI client and plain HTTP (pytest)
+#   deno-tests   hypha-core 0.20.86's own test/deno/ tests, imports changed only, under Deno, against
+#                the list of expectations we invert on purpose (deno-tests/run.sh)
 # Usage: tests/consumers/run.sh [PART...]   (default: all parts). Needs DENO_BIN for Deno (the
 # test command sets it), the repo's node_modules and .venv.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 PARTS=("$@")
-[ "${#PARTS[@]}" -gt 0 ] || PARTS=(types bundlers server-mode)
+[ "${#PARTS[@]}" -gt 0 ] || PARTS=(types bundlers server-mode deno-tests)
 want() { case " ${PARTS[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/hypha-consumers-run.XXXXXX")"
@@ -41,6 +43,14 @@ if want server-mode; then
   ws_flag="$(REPO_ROOT="$ROOT" bash -c 'source "$REPO_ROOT/scripts/lib/deps.sh"; node_websocket_flags')"
   part server-mode-js env NODE_OPTIONS="${NODE_OPTIONS:-} $ws_flag" node --test --test-reporter=tap "$HERE/server-mode/server-mode.test.mjs"
   part server-mode-python "$ROOT/.venv/bin/python" -m pytest "$HERE/server-mode" -q -p no:cacheprovider
+fi
+
+if want deno-tests; then
+  if [ -n "${DENO_BIN:-}" ]; then
+    part deno-tests bash "$HERE/deno-tests/run.sh" "$TARBALL"
+  else
+    echo "## deno-tests: skipped (DENO_BIN not set)"
+  fi
 fi
 
 if [ "${#failed[@]}" -gt 0 ]; then
