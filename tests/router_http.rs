@@ -318,6 +318,25 @@ impl Http {
         self.drive();
     }
 
+    /// The answer a peer (not the manager) sent `client` for its call `session`, taken.
+    fn peer_reply(&mut self, client: &Client, session: &str) -> Option<Result<Json, String>> {
+        self.drive();
+        let resolve = format!("{session}.resolve");
+        let reject = format!("{session}.reject");
+        let found = self.h.take_where(client.conn, |m| {
+            m.rpc()
+                .and_then(|r| r.str("method"))
+                .is_some_and(|method| method == resolve || method == reject)
+        });
+        let rpc = found.first()?.rpc()?.clone();
+        let arg = rpc.args().into_iter().next();
+        Some(if rpc.str("method") == Some(resolve.as_str()) {
+            Ok(arg.unwrap_or(Json::Null))
+        } else {
+            Err(error_text(arg.as_ref()))
+        })
+    }
+
     /// The answers (`<session>.resolve`) `client` received for `session`, taken.
     fn answers(&mut self, client: &Client, session: &str) -> Vec<Json> {
         self.drive();
@@ -2170,4 +2189,125 @@ fn root_calls_an_asgi_apps_receive_and_send_from_its_own_address() {
     let r = x.resp(id);
     assert_eq!(r.status, Some(200), "{}", r.text());
     assert_eq!(r.text(), "hi");
+}
+
+#[test]
+fn a_providers_answer_over_256_kib_arrives_through_the_peers_message_cache() {
+    // hypha-rpc sends a result over 256 KiB through the receiver's built-in message_cache:
+    // it fetches the peer's `built-in` descriptor, then create, set (any order), process.
+    let mut x = Http::new();
+    let p = with_calc(&mut x);
+    let id = x.get("/lab/services/calc/add?a=1&b=2");
+    x.describe();
+    let call = x.one_call(&p);
+    let peer = call.str("from").unwrap().to_owned();
+    let session = call.str("session").unwrap().to_owned();
+    let mut ask = |x: &mut Http, method: &str, args: Vec<Value>| -> Result<Json, String> {
+        let s = x.h.send_call(&p, &peer, method, args, None, Promise::Star);
+        x.drive();
+        x.peer_reply(&p, &s).expect("the peer answered")
+    };
+    let built_in = ask(
+        &mut x,
+        "services.built-in.get_service",
+        vec!["built-in".into()],
+    )
+    .expect("descriptor");
+    assert_eq!(built_in["config"]["api_version"], 3);
+    assert_eq!(
+        built_in["message_cache"]["set"]["_rmethod"],
+        "services.built-in.message_cache.set"
+    );
+    assert_eq!(built_in["message_cache"]["set"]["_rtarget"], json!(peer));
+
+    let big = "z".repeat(600_000);
+    let whole = frame(
+        vec![
+            ("type", "method".into()),
+            ("to", peer.as_str().into()),
+            ("method", format!("{session}.resolve").into()),
+        ],
+        Some(Value::Map(vec![(
+            "args".into(),
+            Value::Array(vec![big.as_str().into()]),
+        )])),
+    );
+    let chunks: Vec<&[u8]> = whole.chunks(256 * 1024).collect();
+    assert_eq!(chunks.len(), 3);
+    let create = "services.built-in.message_cache.create";
+    assert!(ask(&mut x, create, vec!["k1".into(), false.into()]).is_ok());
+    for i in [2usize, 0, 1] {
+        let args = vec![
+            "k1".into(),
+            (i as u64).into(),
+            Value::Binary(chunks[i].to_vec()),
+            false.into(),
+        ];
+        assert!(ask(&mut x, "services.built-in.message_cache.set", args).is_ok());
+    }
+    x.assert_waiting(id);
+    let process = "services.built-in.message_cache.process";
+    assert!(ask(&mut x, process, vec!["k1".into(), false.into()]).is_ok());
+    let r = x.resp(id);
+    assert_eq!(r.status, Some(200));
+    assert_eq!(r.text(), format!("\"{big}\""));
+}
+
+#[test]
+fn only_the_called_provider_may_upload_to_a_peer_and_within_its_budget() {
+    let mut x = Http::new();
+    let p = with_calc(&mut x);
+    let id = x.get("/lab/services/calc/add?a=1&b=2");
+    x.describe();
+    let call = x.one_call(&p);
+    let peer = call.str("from").unwrap().to_owned();
+    // Another client of the same workspace is not the provider: the peer does not answer it.
+    let other = x.user("alice", "o", "lab");
+    let s = x.h.send_call(
+        &other,
+        &peer,
+        "services.built-in.message_cache.create",
+        vec!["k".into(), false.into()],
+        None,
+        Promise::Star,
+    );
+    x.drive();
+    assert!(
+        x.peer_reply(&other, &s).is_none(),
+        "a stranger was answered"
+    );
+    // An upload past the budget fails the request (502) instead of growing.
+    let s = x.h.send_call(
+        &p,
+        &peer,
+        "services.built-in.message_cache.create",
+        vec!["k".into(), false.into()],
+        None,
+        Promise::Star,
+    );
+    x.drive();
+    assert!(x.peer_reply(&p, &s).unwrap().is_ok());
+    let chunk = Value::Binary(vec![0u8; 8 * 1024 * 1024]);
+    let mut refused = None;
+    for i in 0..9u64 {
+        let s = x.h.send_call(
+            &p,
+            &peer,
+            "services.built-in.message_cache.set",
+            vec!["k".into(), i.into(), chunk.clone(), false.into()],
+            None,
+            Promise::Star,
+        );
+        x.drive();
+        if let Some(Err(e)) = x.peer_reply(&p, &s) {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (at, error) = refused.expect("never refused");
+    assert_eq!(at, 8, "refused at chunk {at}");
+    assert!(error.contains("too large"), "{error}");
+    let r = x.resp(id);
+    assert_eq!(r.status, Some(502), "{}", r.text());
+    assert_eq!(x.router.http_in_flight(), 0);
 }

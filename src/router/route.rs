@@ -274,6 +274,12 @@ impl Router {
             // Interface objects live only in their client, which checks the allowed caller.
             return None;
         }
+        #[cfg(feature = "http")]
+        if service == "built-in" && self.http.conn_of(target).is_some() {
+            // An HTTP peer's `message_cache`, for a provider's large answer: the peer itself
+            // accepts only the providers its request waits on.
+            return None;
+        }
         match self.registry.service_of(&target.to_string(), service) {
             Some(record) if record.usable_from(caller_ws) => None,
             Some(record) => Some(format!(

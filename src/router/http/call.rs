@@ -345,6 +345,9 @@ impl Router {
             }
             Some("method") => {
                 let method = envelope.str("method").unwrap_or_default().to_owned();
+                if let Some(built_in) = method.strip_prefix("services.built-in.") {
+                    return self.peer_built_in(now, id, &from, built_in, &envelope);
+                }
                 let Some((session, kind)) = method.rsplit_once('.') else {
                     return;
                 };

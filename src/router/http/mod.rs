@@ -14,6 +14,7 @@
 
 mod answers;
 mod app;
+mod cache;
 mod call;
 mod descriptors;
 
@@ -122,6 +123,8 @@ struct Exchange {
     pending: Vec<Pending>,
     next_session: u32,
     stage: Stage,
+    /// A provider's answer arriving through this peer's `message_cache` (over 256 KiB).
+    upload: Option<cache::Upload>,
 }
 
 impl Exchange {
@@ -250,6 +253,7 @@ impl Router {
             pending: Vec::new(),
             next_session: 0,
             stage: Stage::Body,
+            upload: None,
         };
         self.http.exchanges.insert(id, exchange);
         if let Err(failure) = self.start_exchange(now, id) {

@@ -175,6 +175,25 @@ async def test_get_query_becomes_keyword_arguments(server, connect, http):
     assert _ok_json(r) == 6
 
 
+async def test_a_result_over_256_kib_arrives_whole(server, connect, http):
+    # hypha-rpc sends results over 256 KiB through the receiver's message_cache; the HTTP
+    # request's peer accepts the upload from the provider it called.
+    prov = await connect(client_id=uid("prov"))
+    await prov.register_service(
+        {"id": "big", "config": {"visibility": "public"}, "text": lambda n: "x" * n,
+         "data": lambda n: bytes(range(256)) * (n // 256)}
+    )
+    ws = prov.config.workspace
+    r = await http.get(_call_url(server, ws, "big", "text"), params={"n": 700_000})
+    assert _ok_json(r) == "x" * 700_000
+    r = await http.get(
+        _call_url(server, ws, "big", "data"), params={"n": 1 << 20},
+        headers={"accept": "application/msgpack"},
+    )
+    assert r.status_code == 200, r.text[:300]
+    assert msgpack.unpackb(r.content) == bytes(range(256)) * 4096
+
+
 async def test_query_value_coercion(server, connect, http):
     # Python-only: the provider reports the Python type each value arrived as.
     def kinds(**kwargs):
