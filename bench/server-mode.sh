@@ -7,11 +7,11 @@
 # Each script starts its own server in-process on port 9640 and loads it with fetch from the same
 # process. The driver asks each server every endpoint once while the script runs and checks the
 # answer. Prints Markdown tables (requests/s, latency, answers) and writes
-# bench/server-mode-results.json. Nothing is asserted. See bench/README.md ("Server mode").
+# bench/server-mode-results.json. Nothing is asserted. See bench/README.md ("Server-mode benchmark").
 #
 # Usage: bench/server-mode.sh [--budget SECONDS] [--targets ref,ours,ours-public]
 #                             [--scripts quick-max-test,single-instance-benchmark] [--tarball PATH]
-#   --budget S   each script run is stopped S seconds after its server is ready (default 40);
+#   --budget S   each script run is stopped S seconds after its server is ready (default 50);
 #                the scenarios it had not reached are "not reached". The scripts have no knobs for
 #                their request counts, and single-instance-benchmark sends 430,000 requests.
 #   --tarball P  the hypha-core-rs package to measure (default: `npm pack` of this checkout's
@@ -31,7 +31,7 @@ HERE="$ROOT/bench/server-mode"
 CACHE="$ROOT/.cache"
 REF_VERSION=0.20.86
 
-BUDGET="${SERVER_MODE_BUDGET:-40}"
+BUDGET="${SERVER_MODE_BUDGET:-50}"
 TARGETS="ref,ours,ours-public"
 SCRIPTS="quick-max-test,single-instance-benchmark"
 TARBALL="${HYPHA_CORE_RS_TARBALL:-}"
@@ -47,7 +47,7 @@ while [[ $# -gt 0 ]]; do
       esac
       shift
       ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

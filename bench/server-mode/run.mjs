@@ -40,7 +40,7 @@ function parseArgs(argv) {
   const o = {
     targets: Object.keys(TARGETS),
     scripts: ["quick-max-test", "single-instance-benchmark"],
-    budget: 45,
+    budget: 50,
     out: join(REPO, "bench", "server-mode-results.json"),
     logdir: null,
   };
