@@ -65,21 +65,40 @@ function serveHttp(request, url, info, exchanges) {
   const response = new Promise((resolve) => {
     respond = resolve;
   });
-  let controller = null;
+  // An answer whose end comes in the same delivery from the Router as its head (every answer but
+  // a stream) goes out as one buffer: Deno sends a fixed-length body at once, where a
+  // ReadableStream body costs stream machinery and chunked encoding per request. An answer still
+  // open once that delivery is over (a microtask later) streams.
+  let status = 0;
+  let headers = null;
+  let held = null; // [chunk, drained] received before the answer is committed
+  let controller = null; // once streaming
   let owed = [];
   const payOwed = () => {
     const due = owed;
     owed = [];
     for (const drained of due) drained();
   };
+  const write = (chunk, drained) => {
+    controller.enqueue(chunk);
+    if (controller.desiredSize > 0) drained();
+    else owed.push(drained);
+  };
   let id = 0;
-  const stream = new ReadableStream({
-    start(c) {
-      controller = c;
-    },
-    pull: payOwed,
-    cancel: () => exchanges.cancel(id),
-  });
+  const stream = () => {
+    if (controller) return;
+    const body = new ReadableStream({
+      start(c) {
+        controller = c;
+      },
+      pull: payOwed,
+      cancel: () => exchanges.cancel(id),
+    });
+    respond(new Response(body, { status, headers }));
+    const early = held || [];
+    held = null;
+    for (const [chunk, drained] of early) write(chunk, drained);
+  };
   const remote = info && info.remoteAddr ? `${info.remoteAddr.hostname}:${info.remoteAddr.port}` : undefined;
   id = exchanges.start(
     {
@@ -90,20 +109,30 @@ function serveHttp(request, url, info, exchanges) {
       remote,
     },
     {
-      head(status, headers) {
-        const body = NULL_BODY_STATUSES.has(status) ? null : stream;
-        respond(new Response(body, { status, headers }));
+      head(s, h) {
+        status = s;
+        headers = h;
+        if (NULL_BODY_STATUSES.has(status)) {
+          respond(new Response(null, { status, headers }));
+          return;
+        }
+        held = [];
+        queueMicrotask(() => held && stream());
       },
       body(chunk, drained) {
-        controller.enqueue(chunk);
-        if (controller.desiredSize > 0) drained();
-        else owed.push(drained);
+        if (held) held.push([chunk, drained]);
+        else if (controller) write(chunk, drained);
       },
       end() {
-        controller.close();
+        if (held) {
+          const chunks = held.map(([chunk]) => chunk);
+          held = null;
+          respond(new Response(chunks.length === 1 ? chunks[0] : concat(chunks), { status, headers }));
+        } else if (controller) controller.close();
       },
       abort() {
-        controller.error(new Error("response aborted"));
+        if (held) stream();
+        if (controller) controller.error(new Error("response aborted"));
       },
     },
   );
@@ -113,6 +142,18 @@ function serveHttp(request, url, info, exchanges) {
   else request.signal.addEventListener("abort", () => exchanges.cancel(id));
   feedBody(request, id, exchanges);
   return response;
+}
+
+function concat(chunks) {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 async function feedBody(request, id, exchanges) {
