@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             "a token valid at the end of time"
         );
         assert!(
-            matches!(jwt::verify(&token, b"", now, audience), Err(_)),
+            jwt::verify(&token, b"", now, audience).is_err(),
             "a token verified under the empty secret"
         );
         assert!(
