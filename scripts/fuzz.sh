@@ -144,9 +144,9 @@ for t in "${failed[@]}"; do
   fi
 done
 
-say "total $((SECONDS - start))s"
+say "total $((SECONDS - start))s, ${SECONDS_PER_TARGET}s per target"
+echo "fuzz: $((${#TARGETS[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzzing FAILED: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzzing passed: ${#TARGETS[@]} targets, ${SECONDS_PER_TARGET}s each"
