@@ -612,7 +612,7 @@ impl Driver {
 
     // -------------------------------------------------------------------- HTTP
 
-    /// Open a request whose head is `head` (see [`parse_head`]).
+    /// Open `request` (its body follows with [`Self::http_body`] and [`Self::http_end`]).
     pub fn http_open(&mut self, request: HttpRequest) -> HttpId {
         let id = HttpId(self.next_http);
         self.next_http += 1;
