@@ -378,6 +378,45 @@ ensure_deno() {
   export DENO_BIN
 }
 
+# --- Fuzzing (cargo-fuzz) -----------------------------------------------------
+
+# The nightly toolchain cargo-fuzz builds with (FUZZ_TOOLCHAIN overrides "nightly"): installed
+# with rustup's minimal profile when missing. Exports FUZZ_TOOLCHAIN.
+ensure_nightly_toolchain() {
+  ensure_cargo || return 1
+  FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
+  export FUZZ_TOOLCHAIN
+  command -v rustup >/dev/null 2>&1 || {
+    deps_die "rustup not found: cargo-fuzz needs a nightly toolchain ($FUZZ_TOOLCHAIN)"
+    return 1
+  }
+  rustup run "$FUZZ_TOOLCHAIN" rustc --version >/dev/null 2>&1 && return 0
+  local start=$SECONDS
+  deps_log "rustup toolchain install $FUZZ_TOOLCHAIN --profile minimal"
+  rustup toolchain install "$FUZZ_TOOLCHAIN" --profile minimal >&2 || {
+    deps_die "rustup toolchain install $FUZZ_TOOLCHAIN failed"
+    return 1
+  }
+  deps_log "$FUZZ_TOOLCHAIN installed in $((SECONDS - start))s"
+}
+
+# cargo-fuzz from crates.io: one on PATH, or in .cache/cargo-bin; otherwise `cargo install`ed
+# into cargo's own bin dir (like wasm-pack), which outlives fresh clones of the repository.
+ensure_cargo_fuzz() {
+  ensure_nightly_toolchain || return 1
+  _cargo_bin_on_path
+  local cached="$REPO_ROOT/.cache/cargo-bin/bin"
+  if ! command -v cargo-fuzz >/dev/null 2>&1 && [ -x "$cached/cargo-fuzz" ]; then
+    export PATH="$cached:$PATH"
+  fi
+  command -v cargo-fuzz >/dev/null 2>&1 && return 0
+  _cargo_install cargo-fuzz || return 1
+  command -v cargo-fuzz >/dev/null 2>&1 || {
+    deps_die "cargo-fuzz installed but not on PATH"
+    return 1
+  }
+}
+
 # Everything scripts/test.sh needs.
 ensure_test_deps() {
   ensure_rust_components rustfmt clippy
