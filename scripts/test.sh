@@ -9,9 +9,10 @@
 #   7. node     end-to-end tests with the npm hypha-rpc client (node --test)
 #   8. refspecs hypha-core@0.20.86's own Playwright specs, against its bundle and ours (offline):
 #               ours must pass at least as many, and every one the reference passes
-#   9. consumers the packed package in fresh projects: tsc --strict, Vite/webpack/esbuild/static/Node
+#   9. fuzz     a smoke run of every cargo-fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each, default 10)
+#  10. consumers the packed package in fresh projects: tsc --strict, Vite/webpack/esbuild/static/Node
 #               pages in Chromium, server mode under Node and Deno (tests/consumers/run.sh)
-#  10. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
+#  11. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
 #
 # Usage: scripts/test.sh [STAGE...]   (default: all stages; e.g. `scripts/test.sh build node`)
 set -Eeuo pipefail
@@ -22,7 +23,7 @@ cd "$REPO_ROOT"
 # shellcheck source=scripts/lib/deps.sh
 source "$REPO_ROOT/scripts/lib/deps.sh"
 
-ALL_STAGES=(lint unit build wasm js browser node refspecs consumers python)
+ALL_STAGES=(lint unit build wasm js browser node refspecs fuzz consumers python)
 if [ "$#" -gt 0 ]; then
   STAGES=("$@")
   for s in "${STAGES[@]}"; do
@@ -83,7 +84,7 @@ trap on_err ERR
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 if want lint; then
-  banner lint "1/10 dependencies, cargo fmt --check, cargo clippy"
+  banner lint "1/11 dependencies, cargo fmt --check, cargo clippy"
   ensure_rust_components rustfmt clippy
   if want node || want js || want browser; then ensure_node_modules; fi
   if want python; then ensure_python_venv; fi
@@ -105,13 +106,13 @@ else
 fi
 
 if want unit; then
-  banner unit "2/10 cargo test --workspace"
+  banner unit "2/11 cargo test --workspace"
   cargo test --workspace
   done_stage
 fi
 
 if want build || want node || want python; then
-  banner build "3/10 cargo build -p hypha-core-server"
+  banner build "3/11 cargo build -p hypha-core-server"
   cargo build -p hypha-core-server
   HYPHA_CORE_SERVER_BIN="$REPO_ROOT/target/debug/hypha-core-server"
   [ -x "$HYPHA_CORE_SERVER_BIN" ] || { echo "missing $HYPHA_CORE_SERVER_BIN" >&2; false; }
@@ -121,7 +122,7 @@ if want build || want node || want python; then
 fi
 
 if want wasm; then
-  banner wasm "4/10 wasm-pack test --headless --chrome (tests/web.rs)"
+  banner wasm "4/11 wasm-pack test --headless --chrome (tests/web.rs)"
   ensure_wasm_target
   ensure_wasm_pack
   ensure_wasm_bindgen_cli
@@ -131,7 +132,7 @@ if want wasm; then
 fi
 
 if want js; then
-  banner js "5/10 build dist/ and node --test js/test/"
+  banner js "5/11 build dist/ and node --test js/test/"
   ensure_node_modules
   ensure_chromium
   bash scripts/build-wasm.sh
@@ -141,7 +142,7 @@ if want js; then
 fi
 
 if want browser; then
-  banner browser "6/10 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
+  banner browser "6/11 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
   ensure_playwright_core
   if ! want js; then
     bash scripts/build-wasm.sh
@@ -152,7 +153,7 @@ if want browser; then
 fi
 
 if want node; then
-  banner node "7/10 node --test tests/e2e/node/"
+  banner node "7/11 node --test tests/e2e/node/"
   ws_flag="$(node_websocket_flags)"
   # TAP reporter: ends with the '# pass N' / '# fail N' summary lines.
   NODE_OPTIONS="${NODE_OPTIONS:-} ${ws_flag}" \
@@ -161,7 +162,7 @@ if want node; then
 fi
 
 if want refspecs; then
-  banner refspecs "8/10 hypha-core's own integration specs: reference bundle vs ours (tests/refspecs/run.sh)"
+  banner refspecs "8/11 hypha-core's own integration specs: reference bundle vs ours (tests/refspecs/run.sh)"
   if ! want js && ! want browser; then
     bash scripts/build-wasm.sh
     node scripts/build-js.mjs
@@ -170,8 +171,14 @@ if want refspecs; then
   done_stage
 fi
 
+if want fuzz; then
+  banner fuzz "9/11 cargo-fuzz smoke run of each target (scripts/fuzz.sh ${FUZZ_SECONDS:-10})"
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+  done_stage
+fi
+
 if want consumers; then
-  banner consumers "9/10 the packed package in fresh projects (tests/consumers/run.sh)"
+  banner consumers "10/11 the packed package in fresh projects (tests/consumers/run.sh)"
   ensure_playwright_core
   ensure_python_venv
   ensure_deno
@@ -184,7 +191,7 @@ if want consumers; then
 fi
 
 if want python; then
-  banner python "10/10 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
+  banner python "11/11 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
   # Last stage: pytest's own summary line is the last line of the output.
   # Its exit code is ours, so exit 5 (no tests collected) fails the run too.
   trap - ERR

@@ -2202,7 +2202,7 @@ fn a_providers_answer_over_256_kib_arrives_through_the_peers_message_cache() {
     let call = x.one_call(&p);
     let peer = call.str("from").unwrap().to_owned();
     let session = call.str("session").unwrap().to_owned();
-    let mut ask = |x: &mut Http, method: &str, args: Vec<Value>| -> Result<Json, String> {
+    let ask = |x: &mut Http, method: &str, args: Vec<Value>| -> Result<Json, String> {
         let s = x.h.send_call(&p, &peer, method, args, None, Promise::Star);
         x.drive();
         x.peer_reply(&p, &s).expect("the peer answered")
