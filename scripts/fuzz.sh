@@ -8,7 +8,7 @@
 #
 # Installs what is missing: a nightly toolchain (rustup) and cargo-fuzz (cargo install).
 # Environment:
-#   FUZZ_SANITIZER   address|none (default none: the crate forbids unsafe code, and without
+#   FUZZ_SANITIZER   address|none (default none: the crate has no unsafe code of its own, and without
 #                    AddressSanitizer the targets run several times faster; debug assertions and
 #                    overflow checks stay on either way)
 #   FUZZ_TOOLCHAIN   the nightly toolchain to use (default: nightly)

@@ -205,17 +205,7 @@ impl Router {
         let Some(session) = &requester.session else {
             return;
         };
-        let (suffix, arg) = match result {
-            Ok(value) => ("resolve", value),
-            Err(message) => (
-                "reject",
-                Value::Map(vec![
-                    ("_rtype".into(), "error".into()),
-                    ("_rvalue".into(), message.into()),
-                    ("_rtrace".into(), "".into()),
-                ]),
-            ),
-        };
+        let (suffix, arg) = crate::wire::settlement(result);
         let payload = Value::Map(vec![("args".into(), Value::Array(vec![arg]))]);
         let method = format!("{session}.{suffix}");
         let frame = self.manager_frame(&requester.addr, method, None, &payload);

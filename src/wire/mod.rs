@@ -270,6 +270,22 @@ impl Envelope {
     }
 }
 
+/// How a promise is settled on the wire: the method suffix and its argument, `resolve` with the
+/// value, or `reject` with hypha-rpc's error object (`{_rtype: "error", _rvalue, _rtrace}`).
+pub fn settlement(outcome: Result<Value, String>) -> (&'static str, Value) {
+    match outcome {
+        Ok(value) => ("resolve", value),
+        Err(message) => (
+            "reject",
+            Value::Map(vec![
+                ("_rtype".into(), "error".into()),
+                ("_rvalue".into(), message.into()),
+                ("_rtrace".into(), "".into()),
+            ]),
+        ),
+    }
+}
+
 /// Decode one msgpack value from bytes with the [`MAX_PAYLOAD_DEPTH`] limit (for manager
 /// arguments).
 ///

@@ -209,17 +209,7 @@ impl Router {
         else {
             return;
         };
-        let (kind, value) = match outcome {
-            Ok(v) => ("resolve", v),
-            Err(message) => (
-                "reject",
-                Value::Map(vec![
-                    ("_rtype".into(), "error".into()),
-                    ("_rvalue".into(), message.into()),
-                    ("_rtrace".into(), "".into()),
-                ]),
-            ),
-        };
+        let (kind, value) = crate::wire::settlement(outcome);
         let frame = method_frame(to, &format!("{session}.{kind}"), None, vec![value], false);
         self.dispatch_envelope(now, conn, frame);
     }
