@@ -337,6 +337,20 @@ impl Http {
         })
     }
 
+    /// Call `method` of the HTTP peer `peer` from `client`; its answer, if it gave one.
+    fn call_peer(
+        &mut self,
+        client: &Client,
+        peer: &str,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Option<Result<Json, String>> {
+        let session = self
+            .h
+            .send_call(client, peer, method, args, None, Promise::Star);
+        self.peer_reply(client, &session)
+    }
+
     /// The answers (`<session>.resolve`) `client` received for `session`, taken.
     fn answers(&mut self, client: &Client, session: &str) -> Vec<Json> {
         self.drive();
@@ -2203,9 +2217,8 @@ fn a_providers_answer_over_256_kib_arrives_through_the_peers_message_cache() {
     let peer = call.str("from").unwrap().to_owned();
     let session = call.str("session").unwrap().to_owned();
     let ask = |x: &mut Http, method: &str, args: Vec<Value>| -> Result<Json, String> {
-        let s = x.h.send_call(&p, &peer, method, args, None, Promise::Star);
-        x.drive();
-        x.peer_reply(&p, &s).expect("the peer answered")
+        x.call_peer(&p, &peer, method, args)
+            .expect("the peer answered")
     };
     let built_in = ask(
         &mut x,
@@ -2261,45 +2274,20 @@ fn only_the_called_provider_may_upload_to_a_peer_and_within_its_budget() {
     x.describe();
     let call = x.one_call(&p);
     let peer = call.str("from").unwrap().to_owned();
+    let create = "services.built-in.message_cache.create";
     // Another client of the same workspace is not the provider: the peer does not answer it.
     let other = x.user("alice", "o", "lab");
-    let s = x.h.send_call(
-        &other,
-        &peer,
-        "services.built-in.message_cache.create",
-        vec!["k".into(), false.into()],
-        None,
-        Promise::Star,
-    );
-    x.drive();
-    assert!(
-        x.peer_reply(&other, &s).is_none(),
-        "a stranger was answered"
-    );
+    let stranger = x.call_peer(&other, &peer, create, vec!["k".into(), false.into()]);
+    assert!(stranger.is_none(), "a stranger was answered");
     // An upload past the budget fails the request (502) instead of growing.
-    let s = x.h.send_call(
-        &p,
-        &peer,
-        "services.built-in.message_cache.create",
-        vec!["k".into(), false.into()],
-        None,
-        Promise::Star,
-    );
-    x.drive();
-    assert!(x.peer_reply(&p, &s).unwrap().is_ok());
+    let created = x.call_peer(&p, &peer, create, vec!["k".into(), false.into()]);
+    assert!(created.unwrap().is_ok());
     let chunk = Value::Binary(vec![0u8; 8 * 1024 * 1024]);
     let mut refused = None;
     for i in 0..9u64 {
-        let s = x.h.send_call(
-            &p,
-            &peer,
-            "services.built-in.message_cache.set",
-            vec!["k".into(), i.into(), chunk.clone(), false.into()],
-            None,
-            Promise::Star,
-        );
-        x.drive();
-        if let Some(Err(e)) = x.peer_reply(&p, &s) {
+        let args = vec!["k".into(), i.into(), chunk.clone(), false.into()];
+        let set = "services.built-in.message_cache.set";
+        if let Some(Err(e)) = x.call_peer(&p, &peer, set, args) {
             refused = Some((i, e));
             break;
         }

@@ -27,6 +27,12 @@ pub(super) struct Upload {
     size: usize,
 }
 
+/// Why a chunk was refused: a bad call (the provider is told), or the budget (the request fails).
+pub(super) enum Refusal {
+    Bad(String),
+    TooLarge,
+}
+
 impl Router {
     /// A call to the peer's `services.built-in.<method>` from `from`.
     pub(super) fn peer_built_in(
@@ -55,7 +61,19 @@ impl Router {
         let outcome = match method {
             "get_service" => Ok(self.peer_built_in_descriptor(id)),
             "message_cache.create" => self.upload_create(id, &args),
-            "message_cache.set" | "message_cache.append" => self.upload_chunk(id, method, &args),
+            "message_cache.set" | "message_cache.append" => {
+                match self.upload_chunk(id, method, &args) {
+                    Err(Refusal::TooLarge) => {
+                        let message = format!("too large (over {MAX_UPLOAD} bytes)");
+                        self.peer_answer(now, id, from, session.as_deref(), Err(message.clone()));
+                        let failure =
+                            Failure::new(502, format!("the provider's answer is {message}"));
+                        return self.fail(now, id, failure);
+                    }
+                    Err(Refusal::Bad(message)) => Err(message),
+                    Ok(value) => Ok(value),
+                }
+            }
             "message_cache.remove" => {
                 if let Some(exchange) = self.http.exchanges.get_mut(&id) {
                     exchange.upload = None;
@@ -80,13 +98,6 @@ impl Router {
             },
             _ => Err(format!("method not found: services.built-in.{method}")),
         };
-        if let Err(message) = &outcome {
-            if message.starts_with("too large") {
-                let failure = Failure::new(502, format!("the provider's answer is {message}"));
-                self.peer_answer(now, id, from, session.as_deref(), outcome.clone());
-                return self.fail(now, id, failure);
-            }
-        }
         self.peer_answer(now, id, from, session.as_deref(), outcome);
     }
 
@@ -142,14 +153,19 @@ impl Router {
         Ok(Value::Nil)
     }
 
-    fn upload_chunk(&mut self, id: HttpId, method: &str, args: &[Value]) -> Result<Value, String> {
-        let exchange = self.http.exchanges.get_mut(&id).ok_or("request gone")?;
+    fn upload_chunk(&mut self, id: HttpId, method: &str, args: &[Value]) -> Result<Value, Refusal> {
+        let bad = |message: &str| Refusal::Bad(message.to_owned());
+        let exchange = self
+            .http
+            .exchanges
+            .get_mut(&id)
+            .ok_or_else(|| bad("request gone"))?;
         let upload = exchange
             .upload
             .as_mut()
-            .ok_or("message_cache: no upload open")?;
+            .ok_or_else(|| bad("message_cache: no upload open"))?;
         if args.first().and_then(Value::as_str) != Some(upload.key.as_str()) {
-            return Err("message_cache: unknown key".to_owned());
+            return Err(bad("message_cache: unknown key"));
         }
         let (index, data) = if method.ends_with(".set") {
             (args.get(1).and_then(Value::as_u64), args.get(2))
@@ -158,14 +174,14 @@ impl Router {
         };
         let index = index
             .filter(|i| *i < MAX_CHUNKS)
-            .ok_or("message_cache: bad chunk index")?;
+            .ok_or_else(|| bad("message_cache: bad chunk index"))?;
         let Some(Value::Binary(bytes)) = data else {
-            return Err("message_cache: data must be bytes".to_owned());
+            return Err(bad("message_cache: data must be bytes"));
         };
         let replaced = upload.chunks.get(&index).map_or(0, Vec::len);
         if upload.size - replaced + bytes.len() > MAX_UPLOAD {
             exchange.upload = None;
-            return Err(format!("too large (over {MAX_UPLOAD} bytes)"));
+            return Err(Refusal::TooLarge);
         }
         upload.size = upload.size - replaced + bytes.len();
         upload.chunks.insert(index, bytes.clone());
