@@ -1,7 +1,7 @@
 // Server mode in Deno: `Deno.serve` for HTTP, `Deno.upgradeWebSocket` for /ws.
 
 import { NULL_BODY_STATUSES } from "./http-exchanges.js";
-import { SocketTransport } from "./transport.js";
+import { SocketTransport, closeAll } from "./transport.js";
 
 /**
  * Listen on `host:port`; returns `{listening: Promise<{port}>, close(): Promise<void>}`.
@@ -42,8 +42,7 @@ export function listenDeno({ host, port, hub, exchanges }) {
   return {
     listening,
     async close() {
-      for (const transport of [...sockets]) transport._serverClose(1001, "server closed");
-      sockets.clear();
+      closeAll(sockets);
       exchanges.shutdown();
       abort.abort();
       await server.finished.catch(() => {});

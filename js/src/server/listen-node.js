@@ -1,7 +1,7 @@
 // Server mode in Node: `node:http` for HTTP, the `ws` package for /ws.
 
 import { NULL_BODY_STATUSES } from "./http-exchanges.js";
-import { SocketTransport } from "./transport.js";
+import { SocketTransport, closeAll } from "./transport.js";
 
 /** Largest WebSocket message accepted (hypha-rpc chunks anything bigger through message_cache). */
 const MAX_WS_PAYLOAD = 16 * 1024 * 1024;
@@ -56,8 +56,7 @@ export function listenNode({ host, port, hub, exchanges }) {
     listening,
     async close() {
       // What touches the hub happens now, before HyphaCore frees its server.
-      for (const transport of [...sockets]) transport._serverClose(1001, "server closed");
-      sockets.clear();
+      closeAll(sockets);
       exchanges.shutdown();
       await listening.catch(() => {});
       if (wss) for (const ws of wss.clients) ws.terminate();

@@ -71,3 +71,9 @@ export class SocketTransport {
     }
   }
 }
+
+/** Close every transport in `sockets` (1001) and forget them: the server is closing. */
+export function closeAll(sockets) {
+  for (const transport of [...sockets]) transport._serverClose(1001, "server closed");
+  sockets.clear();
+}
