@@ -295,9 +295,22 @@ fn ws_slash_name_finds_a_service_by_name_before_a_client_by_id() {
     assert!(err.contains("Service not found"), "{err}");
     // Another workspace's protected service stays hidden under either reading.
     let stranger = h.anonymous("s", None);
-    assert!(h
+    let hidden = h
         .get_service(&stranger, vec!["lab/p-rtc".into()], None)
-        .is_err());
+        .unwrap_err();
+    let missing = h
+        .get_service(&stranger, vec!["lab/nothing".into()], None)
+        .unwrap_err();
+    // Worded for clients matching "not found" and those matching "permission denied", and the
+    // same whether the service exists or not.
+    for err in [&hidden, &missing] {
+        assert!(err.contains("Service not found"), "{err}");
+        assert!(err.contains("permission denied"), "{err}");
+    }
+    assert_eq!(
+        hidden.replace("lab/p-rtc", "lab/X"),
+        missing.replace("lab/nothing", "lab/X")
+    );
 }
 
 #[test]

@@ -94,6 +94,12 @@ async fn main() -> std::io::Result<()> {
         secret,
         u64::from_le_bytes(random_bytes::<8>()),
     );
+    // A new manager id on every start (Python hypha's `manager-<server id>`): clients compare
+    // it on reconnect to learn that the server restarted and re-fetch the manager.
+    config.manager_id = format!(
+        "workspace-manager-{:08x}",
+        u32::from_le_bytes(random_bytes::<4>())
+    );
     config.http.max_body = args.max_body;
     config.http.allow_origins = args.allow_origins;
     config.http.rate_limit = (args.rate_limit > 0.0).then_some(hypha_core::http::RateLimit {

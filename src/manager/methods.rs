@@ -167,7 +167,7 @@ pub(super) fn resume(then: Continuation, reply: std::result::Result<Value, Strin
             absolutize_targets(&mut service, &id.provider.workspace, 0);
             map_set(&mut service, "id", id.to_string().into());
             if let Some(case) = case {
-                convert_case(&mut service, case);
+                case.apply(&mut service);
             }
             Outcome::Value(service)
         }
@@ -357,9 +357,15 @@ fn resolve<'r>(
         .find(|found| !found.is_empty())
         .unwrap_or_default();
     if candidates.is_empty() {
-        return Err(ManagerError::NotFound(format!(
-            "Service not found: {query}"
-        )));
+        // From another workspace a service may exist and be closed to the caller: the answer is
+        // the same either way (nothing revealed), worded so clients matching "not found" and
+        // clients matching "permission denied" both understand it.
+        let message = if patterns[0].workspace != *home && !caller.user.is_root() {
+            format!("Service not found: {query} (it does not exist, or permission denied from workspace {home})")
+        } else {
+            format!("Service not found: {query}")
+        };
+        return Err(ManagerError::NotFound(message));
     }
     let default_mode = if patterns[0].workspace == crate::auth::PUBLIC_WORKSPACE {
         "random"
@@ -418,11 +424,9 @@ fn query_arg(args: &Args) -> Result<String> {
 fn get_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Outcome {
     let config = args.get(1, "config");
     let mode = config.and_then(|c| map_str(c, "mode")).map(str::to_owned);
-    let case = match config.and_then(|c| map_str(c, "case_conversion")) {
-        Some("camel") => Some(CaseConversion::Camel),
-        Some("snake") => Some(CaseConversion::Snake),
-        _ => None,
-    };
+    let case = config
+        .and_then(|c| map_str(c, "case_conversion"))
+        .and_then(CaseConversion::parse);
     let found = query_arg(args)
         .and_then(|q| resolve(env, caller, &q, mode.as_deref()).map(|r| r.id.clone()));
     match found {
@@ -601,67 +605,9 @@ fn absolutize_targets(value: &mut Value, workspace: &str, depth: usize) {
     }
 }
 
-/// Convert the member names of a service (not `_r*` internals, not `config`) to another case.
-fn convert_case(service: &mut Value, case: CaseConversion) {
-    if let Value::Map(entries) = service {
-        for (k, v) in entries.iter_mut() {
-            let Some(key) = k.as_str() else { continue };
-            if key.starts_with('_') || key == "config" || key == "id" {
-                continue;
-            }
-            let converted = match case {
-                CaseConversion::Camel => to_camel(key),
-                CaseConversion::Snake => to_snake(key),
-            };
-            *k = converted.into();
-            if matches!(v, Value::Map(_)) && map_get(v, "_rtype").is_none() {
-                convert_case(v, case);
-            }
-        }
-    }
-}
-
-fn to_camel(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut upper = false;
-    for c in s.chars() {
-        if c == '_' && !out.is_empty() {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn to_snake(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 4);
-    for c in s.chars() {
-        if c.is_ascii_uppercase() {
-            if !out.is_empty() {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn case_conversion_both_ways() {
-        assert_eq!(to_camel("list_services"), "listServices");
-        assert_eq!(to_snake("listServices"), "list_services");
-        assert_eq!(to_camel("_private"), "_private");
-    }
 
     #[test]
     fn bare_targets_get_the_provider_workspace() {

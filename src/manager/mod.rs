@@ -9,6 +9,7 @@
 
 mod args;
 mod cache;
+mod case;
 mod descriptor;
 mod host;
 mod methods;
@@ -135,14 +136,7 @@ pub(crate) enum Continuation {
     Uploaded,
 }
 
-/// Key case conversion requested by `get_service(.., {case_conversion})`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CaseConversion {
-    /// `snake_case` → `camelCase`.
-    Camel,
-    /// `camelCase` → `snake_case`.
-    Snake,
-}
+pub(crate) use case::CaseConversion;
 
 /// Handle one call to the manager. `method` is the path after the manager address, e.g.
 /// `services.default.list_services`.

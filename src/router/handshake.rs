@@ -175,7 +175,7 @@ impl Router {
         }
         if user.permission(&workspace).is_none() {
             return Err(policy(format!(
-                "permission denied: user {user} may not enter workspace {workspace}"
+                "permission denied: workspace {workspace} does not exist or is not accessible to user {user}"
             )));
         }
         Ok(Admitted {
