@@ -56,7 +56,7 @@ fn basic_password(encoded: &str) -> Option<String> {
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie(request: &HttpRequest, name: &str) -> Option<String> {
+pub(crate) fn cookie(request: &HttpRequest, name: &str) -> Option<String> {
     request
         .headers
         .iter()

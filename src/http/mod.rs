@@ -114,6 +114,9 @@ pub struct HttpConfig {
     pub rate_limit: Option<RateLimit>,
     /// Requests in flight at once across the server; past it, 503.
     pub max_exchanges: usize,
+    /// Bytes an HTTP stream (`GET /rpc`) may have waiting for a client that does not read
+    /// before it is cut (one message always fits, however big).
+    pub rpc_stream_buffer: usize,
 }
 
 /// A token bucket: `per_second` refill, `burst` capacity.
@@ -135,6 +138,7 @@ impl Default for HttpConfig {
                 burst: 5000.0,
             }),
             max_exchanges: 10_000,
+            rpc_stream_buffer: 16 * 1024 * 1024,
         }
     }
 }

@@ -34,6 +34,10 @@ pub(crate) enum Route {
         /// The sub-path below the mount, starting with `/`, still percent-encoded.
         sub_path: String,
     },
+    /// `GET /rpc` (or `/{ws}/rpc`): hypha-rpc's HTTP streaming transport, the client's stream.
+    RpcStream { workspace: Option<String> },
+    /// `POST /rpc` (or `/{ws}/rpc`): one message from the client of a stream.
+    RpcPost { workspace: Option<String> },
     /// The path names a route, but not for this method.
     MethodNotAllowed { allow: &'static str },
     /// Nothing here.
@@ -53,6 +57,8 @@ impl Route {
             Self::ServiceInfo { .. } => "service_info",
             Self::Call { .. } => "call",
             Self::App { .. } => "app",
+            Self::RpcStream { .. } => "rpc_stream",
+            Self::RpcPost { .. } => "rpc_post",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::NotFound => "not_found",
         }
@@ -81,6 +87,7 @@ pub(crate) fn route(method: &str, path: &str) -> Route {
         ["health"] => get_only(Route::Health),
         ["health", "liveness" | "readiness"] => get_only(Route::Probe),
         ["metrics"] => get_only(Route::Metrics),
+        ["rpc"] => rpc_route(method, None),
         [ws, rest @ ..] => {
             let Some(workspace) = decode(ws).filter(|w| is_valid_name(w)) else {
                 return Route::NotFound;
@@ -88,6 +95,14 @@ pub(crate) fn route(method: &str, path: &str) -> Route {
             workspace_route(method, workspace, ws, rest)
         }
         [] => Route::NotFound,
+    }
+}
+
+fn rpc_route(method: &str, workspace: Option<String>) -> Route {
+    match method {
+        "GET" => Route::RpcStream { workspace },
+        "POST" => Route::RpcPost { workspace },
+        _ => Route::MethodNotAllowed { allow: "GET, POST" },
     }
 }
 
@@ -100,6 +115,7 @@ fn workspace_route(method: &str, workspace: String, raw_ws: &str, rest: &[&str])
         }
     };
     match rest {
+        ["rpc"] => rpc_route(method, Some(workspace)),
         ["info"] => get_only(Route::WorkspaceInfo { workspace }),
         ["services"] => get_only(Route::Redirect {
             location: format!("/{raw_ws}/services/"),
@@ -167,6 +183,17 @@ mod tests {
         assert_eq!(route("GET", "/health"), Route::Health);
         assert_eq!(route("GET", "/health/readiness"), Route::Probe);
         assert_eq!(route("GET", "/metrics"), Route::Metrics);
+        assert_eq!(route("GET", "/rpc"), Route::RpcStream { workspace: None });
+        assert_eq!(
+            route("POST", "/ws-a/rpc"),
+            Route::RpcPost {
+                workspace: Some("ws-a".into())
+            }
+        );
+        assert!(matches!(
+            route("PUT", "/rpc"),
+            Route::MethodNotAllowed { .. }
+        ));
         assert_eq!(
             route("GET", "/ws-a/services"),
             Route::Redirect {

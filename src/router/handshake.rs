@@ -15,16 +15,26 @@ use crate::time::Timestamp;
 const MAX_CONTROL_FRAME: usize = 1000;
 
 /// A refusal: close code and the message the client is shown.
-struct Refusal(u16, String);
+pub(super) struct Refusal(pub(super) u16, pub(super) String);
 
 fn policy(msg: impl Into<String>) -> Refusal {
     Refusal(close_code::POLICY_VIOLATION, msg.into())
 }
 
-/// Who the hello frame proved the client to be.
-struct Admitted {
+/// What a client asks for when it connects: the WebSocket hello frame's fields, or the query and
+/// bearer token of an HTTP stream (`GET /rpc`). Empty values count as absent.
+#[derive(Debug, Default)]
+pub(super) struct Hello {
+    pub(super) client_id: Option<String>,
+    pub(super) workspace: Option<String>,
+    pub(super) token: Option<String>,
+    pub(super) reconnection_token: Option<String>,
+}
+
+/// Who the hello proved the client to be.
+pub(super) struct Admitted {
     user: User,
-    addr: ClientAddr,
+    pub(super) addr: ClientAddr,
     /// Authenticated by a reconnection token for exactly this address.
     reconnecting: bool,
 }
@@ -41,6 +51,29 @@ fn text_field<'a>(hello: &'a serde_json::Value, key: &str) -> Result<Option<&'a 
     }
 }
 
+/// The WebSocket hello frame: a JSON object with string (or null) fields.
+fn parse_hello(text: &str) -> Result<Hello, Refusal> {
+    let hello: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        Refusal(
+            close_code::UNSUPPORTED_DATA,
+            format!("invalid authentication payload: {e}"),
+        )
+    })?;
+    if !hello.is_object() {
+        return Err(Refusal(
+            close_code::UNSUPPORTED_DATA,
+            "invalid authentication payload: not an object".into(),
+        ));
+    }
+    let field = |key| text_field(&hello, key).map(|v| v.map(str::to_owned));
+    Ok(Hello {
+        client_id: field("client_id")?,
+        workspace: field("workspace")?,
+        token: field("token")?,
+        reconnection_token: field("reconnection_token")?,
+    })
+}
+
 impl Router {
     /// A transport connection opened and sent its first (text) frame, `hello`: the JSON
     /// `{client_id, workspace, token, reconnection_token}`. Answers with `connection_info`, or
@@ -54,9 +87,11 @@ impl Router {
             debug_assert!(false, "handle_connect called twice for {conn}");
             return;
         }
-        match self.admit(now, hello) {
-            Ok(admitted) => self.open_session(now, conn, admitted),
-            Err(Refusal(code, message)) => self.refuse(conn, code, message),
+        let opened = parse_hello(hello)
+            .and_then(|hello| self.admit(now, &hello))
+            .and_then(|admitted| self.open_session(now, conn, admitted));
+        if let Err(Refusal(code, message)) = opened {
+            self.refuse(conn, code, message);
         }
         self.flush_notices();
     }
@@ -70,23 +105,16 @@ impl Router {
         });
     }
 
-    fn admit(&mut self, now: Timestamp, hello: &str) -> Result<Admitted, Refusal> {
-        let hello: serde_json::Value = serde_json::from_str(hello).map_err(|e| {
-            Refusal(
-                close_code::UNSUPPORTED_DATA,
-                format!("invalid authentication payload: {e}"),
-            )
-        })?;
-        if !hello.is_object() {
-            return Err(Refusal(
-                close_code::UNSUPPORTED_DATA,
-                "invalid authentication payload: not an object".into(),
-            ));
+    /// Check what `hello` asks for: who the client is (reconnection token, token, or a fresh
+    /// anonymous user) and the address it may take.
+    pub(super) fn admit(&mut self, now: Timestamp, hello: &Hello) -> Result<Admitted, Refusal> {
+        fn present(field: &Option<String>) -> Option<&str> {
+            field.as_deref().filter(|s| !s.is_empty())
         }
-        let requested_ws = text_field(&hello, "workspace")?;
-        let token = text_field(&hello, "token")?;
-        let reconnection_token = text_field(&hello, "reconnection_token")?;
-        let client_id = match text_field(&hello, "client_id")? {
+        let requested_ws = present(&hello.workspace);
+        let token = present(&hello.token);
+        let reconnection_token = present(&hello.reconnection_token);
+        let client_id = match present(&hello.client_id) {
             Some(cid) if cid.starts_with(super::HTTP_PEER_PREFIX) => {
                 return Err(policy(format!(
                     "invalid client id: {cid:?} (the prefix {:?} is reserved)",
@@ -185,7 +213,15 @@ impl Router {
         })
     }
 
-    fn open_session(&mut self, now: Timestamp, conn: ConnId, admitted: Admitted) {
+    /// Register the admitted client on `conn` and send it `connection_info`. A live client at the
+    /// same address is refused, unless this is its reconnection (same user, reconnection token),
+    /// which takes the address over.
+    pub(super) fn open_session(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        admitted: Admitted,
+    ) -> Result<(), Refusal> {
         let Admitted {
             user,
             addr,
@@ -197,31 +233,28 @@ impl Router {
                 .client(&addr)
                 .is_some_and(|c| c.user.id == user.id);
             if !reconnecting || !same_user {
-                self.refuse(
-                    conn,
-                    close_code::POLICY_VIOLATION,
-                    format!("client already exists and is connected: {addr}"),
-                );
-                return;
+                return Err(policy(format!(
+                    "client already exists and is connected: {addr}"
+                )));
             }
             // The holder of the reconnection token takes the address over: the old connection
             // is closed and cleaned up first so its departure cannot remove the new services.
-            self.events.push_back(Event::Close {
-                conn: existing,
-                code: close_code::GOING_AWAY,
-                reason: "replaced by a reconnection of the same client".into(),
-            });
-            self.handle_disconnect(now, existing);
+            self.close_connection(
+                now,
+                existing,
+                close_code::GOING_AWAY,
+                "replaced by a reconnection of the same client".into(),
+            );
+            self.drop_session(now, existing);
         }
         let record = ClientRecord {
             conn,
             user: user.clone(),
             subscriptions: Default::default(),
         };
-        if let Err(e) = self.registry.add_client(addr.clone(), record) {
-            self.refuse(conn, close_code::POLICY_VIOLATION, e.to_string());
-            return;
-        }
+        self.registry
+            .add_client(addr.clone(), record)
+            .map_err(|e| policy(e.to_string()))?;
         let reconnection_token = self.reconnection_token(now, &user, &addr);
         let user_value = user.to_value(&addr.workspace);
         let info = json!({
@@ -257,6 +290,7 @@ impl Router {
                 user_value,
             },
         );
+        Ok(())
     }
 
     fn reconnection_token(&self, now: Timestamp, user: &User, addr: &ClientAddr) -> String {
@@ -280,18 +314,21 @@ impl Router {
         };
         match message.get("type").and_then(serde_json::Value::as_str) {
             Some("ping") => self.send_text(conn, json!({"type": "pong"})),
-            Some("refresh_token") => {
-                let Some(session) = self.sessions.get(&conn) else {
-                    return;
-                };
-                let token = self.reconnection_token(now, &session.user, &session.addr);
-                self.send_text(
-                    conn,
-                    json!({"type": "reconnection_token", "reconnection_token": token}),
-                );
-            }
+            Some("refresh_token") => self.refresh_reconnection_token(now, conn),
             _ => {}
         }
+    }
+
+    /// Send the client on `conn` a new reconnection token (its `refresh_token` request).
+    pub(super) fn refresh_reconnection_token(&mut self, now: Timestamp, conn: ConnId) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let token = self.reconnection_token(now, &session.user, &session.addr);
+        self.send_text(
+            conn,
+            json!({"type": "reconnection_token", "reconnection_token": token}),
+        );
     }
 
     /// True if the user on `conn` may write to its workspace (used to refuse broadcasts from

@@ -286,7 +286,25 @@ impl Router {
         (env, &self.sessions)
     }
 
+    /// Ask for `conn` to be closed: a driver's connection through [`Event::Close`], one of the
+    /// Router's HTTP streams by ending its response.
+    fn close_connection(&mut self, now: Timestamp, conn: ConnId, code: u16, reason: String) {
+        #[cfg(feature = "http")]
+        if self.http.is_stream(conn) {
+            self.end_rpc_stream(now, conn);
+            return;
+        }
+        let _ = now;
+        self.events.push_back(Event::Close { conn, code, reason });
+    }
+
     fn send(&mut self, conn: ConnId, frame: Frame) {
+        // A client on an HTTP stream gets its frames in the stream's body.
+        #[cfg(feature = "http")]
+        if self.http.is_stream(conn) {
+            self.rpc_stream_write(conn, frame);
+            return;
+        }
         // Frames for the Router's own HTTP peers are read by them after the current input.
         #[cfg(feature = "http")]
         if http::is_peer_conn(conn) {
@@ -304,7 +322,7 @@ impl Router {
     /// would only decode it again).
     fn send_envelope(&mut self, conn: ConnId, envelope: crate::wire::Envelope) {
         #[cfg(feature = "http")]
-        if http::is_peer_conn(conn) {
+        if http::is_peer_conn(conn) && !self.http.is_stream(conn) {
             self.http.inbox.push_back((conn, envelope));
             return;
         }

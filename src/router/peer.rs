@@ -248,7 +248,7 @@ impl Router {
     /// True for the Router's own HTTP peers, which read frames whole.
     fn is_own_peer(&self, conn: ConnId) -> bool {
         #[cfg(feature = "http")]
-        return super::http::is_peer_conn(conn);
+        return super::http::is_peer_conn(conn) && !self.http.is_stream(conn);
         #[cfg(not(feature = "http"))]
         {
             let _ = conn;

@@ -313,6 +313,12 @@ impl Router {
         if super::is_router_conn(conn) {
             return;
         }
+        self.drop_session(now, conn);
+    }
+
+    /// The client on `conn` is gone, whatever carried it (a driver's connection or one of the
+    /// Router's HTTP streams): the cleanup [`Self::handle_disconnect`] describes.
+    pub(super) fn drop_session(&mut self, now: Timestamp, conn: ConnId) {
         let Some(session) = self.sessions.remove(&conn) else {
             return;
         };

@@ -16,6 +16,9 @@ use hypha_core::{ConnId, Event, Frame, Router, Timestamp};
 use rmpv::Value;
 use serde_json::{json, Value as Json};
 
+#[cfg(feature = "http")]
+pub(crate) mod http;
+
 pub(crate) use hypha_core::close_code;
 pub(crate) use hypha_core::Config;
 

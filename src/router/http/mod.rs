@@ -17,6 +17,7 @@ mod app;
 mod cache;
 mod call;
 mod descriptors;
+mod rpc;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -68,6 +69,10 @@ enum Stage {
     Asgi(app::Asgi),
     /// A functions app's answer.
     Functions,
+    /// hypha-rpc's HTTP transport: a client's stream (`GET /rpc`).
+    RpcStream(rpc::Stream),
+    /// hypha-rpc's HTTP transport: a message for the stream on this connection (`POST /rpc`).
+    RpcPost(ConnId),
     /// Answered; about to be forgotten.
     Done,
 }
@@ -153,6 +158,12 @@ pub(crate) struct HttpState {
     metrics: Metrics,
     descriptors: Descriptors,
     first_seen: Option<Timestamp>,
+    /// Clients connected by an HTTP stream: their connection and the stream's exchange.
+    streams: HashMap<ConnId, HttpId>,
+    /// When the open streams are pinged next.
+    next_ping: Option<Timestamp>,
+    /// Streams over their byte budget, cut after the current input.
+    overflowed: Vec<HttpId>,
 }
 
 impl HttpState {
@@ -175,7 +186,8 @@ impl HttpState {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
-        self.deadlines.first().map(|(t, _)| *t)
+        let expiry = self.deadlines.first().map(|(t, _)| *t);
+        expiry.into_iter().chain(self.next_ping).min()
     }
 
     /// A service went away or changed: its cached descriptor is stale.
@@ -305,6 +317,11 @@ impl Router {
                 }
             }
             Stage::Asgi(_) => self.asgi_feed(now, id),
+            Stage::RpcPost(conn) => {
+                if let Err(failure) = self.rpc_post_body(now, id, conn) {
+                    self.fail(now, id, failure);
+                }
+            }
             _ => {}
         }
         self.settle_http(now);
@@ -319,6 +336,7 @@ impl Router {
         match exchange.stage {
             Stage::Stream(_) => self.stream_pull(now, id),
             Stage::Asgi(_) => self.asgi_release_sends(now, id),
+            Stage::RpcStream(_) => self.rpc_stream_drained(id),
             _ => {}
         }
         self.settle_http(now);
@@ -350,6 +368,7 @@ impl Router {
                 self.peer_frame(now, id, frame);
             }
         }
+        self.rpc_cut_overflowed(now);
     }
 
     fn settle_http(&mut self, now: Timestamp) {
@@ -367,6 +386,7 @@ impl Router {
             let failure = Failure::new(504, "the provider did not answer in time");
             self.fail(now, id, failure);
         }
+        self.rpc_ping(now);
     }
 
     // ------------------------------------------------------------------------- starting
@@ -403,23 +423,13 @@ impl Router {
                 self.respond(now, id, 307, headers, Vec::new());
                 return Ok(());
             }
+            // hypha-rpc's HTTP transport: its identity is the stream's, not the request's.
+            Route::RpcStream { workspace } => return self.rpc_open(now, id, workspace),
+            Route::RpcPost { workspace } => return self.rpc_post_start(now, id, workspace),
             _ => {}
         }
         self.authenticate(now, id)?;
-        let declared = self.http.exchanges[&id]
-            .request
-            .header("content-length")
-            .and_then(|l| l.parse::<usize>().ok());
-        let cap = self.config.http.max_body;
-        if declared.is_some_and(|len| len > cap) {
-            return Err(Failure::new(
-                413,
-                format!("request body larger than {cap} bytes"),
-            ));
-        }
-        if self.http.exchanges.len() > self.config.http.max_exchanges {
-            return Err(Failure::new(503, "too many requests in flight"));
-        }
+        self.check_capacity(id)?;
         // A request that never finishes sending its body is answered 504, not kept.
         self.arm(now, id);
         match route {
@@ -434,6 +444,26 @@ impl Router {
             } => self.app_start(now, id, &workspace, &service),
             _ => Ok(()),
         }
+    }
+
+    /// Refuse a request whose declared body is over the cap (413), or one more request when
+    /// too many are in flight (503).
+    fn check_capacity(&self, id: HttpId) -> Result<(), Failure> {
+        let declared = self.http.exchanges[&id]
+            .request
+            .header("content-length")
+            .and_then(|l| l.parse::<usize>().ok());
+        let cap = self.config.http.max_body;
+        if declared.is_some_and(|len| len > cap) {
+            return Err(Failure::new(
+                413,
+                format!("request body larger than {cap} bytes"),
+            ));
+        }
+        if self.http.exchanges.len() > self.config.http.max_exchanges {
+            return Err(Failure::new(503, "too many requests in flight"));
+        }
+        Ok(())
     }
 
     /// Verify the caller's credential, apply its rate limit, and remember who it is.
@@ -695,6 +725,11 @@ impl Router {
         match stage {
             Stage::Stream(stream) if !stream.ended => self.stream_close(now, &exchange, &stream),
             Stage::Asgi(asgi) => self.asgi_disconnect(now, &exchange, asgi),
+            // The stream's client leaves with it, as a WebSocket client leaves with its socket.
+            Stage::RpcStream(_) => {
+                self.http.streams.remove(&exchange.conn);
+                self.drop_session(now, exchange.conn);
+            }
             _ => {}
         }
         if exchange.status.is_some() {
