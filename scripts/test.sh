@@ -12,7 +12,9 @@
 #   9. fuzz     a smoke run of every cargo-fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each, default 10)
 #  10. consumers the packed package in fresh projects: tsc --strict, Vite/webpack/esbuild/static/Node
 #               pages in Chromium, server mode under Node and Deno (tests/consumers/run.sh)
-#  11. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
+#  11. rpc-suite hypha-rpc 0.21.47's own tests (its PyPI sdist) against our server, minus the
+#               documented exclusions (tests/rpc-suite/run.sh)
+#  12. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
 #
 # Usage: scripts/test.sh [STAGE...]   (default: all stages; e.g. `scripts/test.sh build node`)
 set -Eeuo pipefail
@@ -23,7 +25,7 @@ cd "$REPO_ROOT"
 # shellcheck source=scripts/lib/deps.sh
 source "$REPO_ROOT/scripts/lib/deps.sh"
 
-ALL_STAGES=(lint unit build wasm js browser node refspecs fuzz consumers python)
+ALL_STAGES=(lint unit build wasm js browser node refspecs fuzz consumers rpc-suite python)
 if [ "$#" -gt 0 ]; then
   STAGES=("$@")
   for s in "${STAGES[@]}"; do
@@ -84,7 +86,7 @@ trap on_err ERR
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 if want lint; then
-  banner lint "1/11 dependencies, cargo fmt --check, cargo clippy"
+  banner lint "1/12 dependencies, cargo fmt --check, cargo clippy"
   ensure_rust_components rustfmt clippy
   if want node || want js || want browser; then ensure_node_modules; fi
   if want python; then ensure_python_venv; fi
@@ -106,13 +108,13 @@ else
 fi
 
 if want unit; then
-  banner unit "2/11 cargo test --workspace"
+  banner unit "2/12 cargo test --workspace"
   cargo test --workspace
   done_stage
 fi
 
-if want build || want node || want python; then
-  banner build "3/11 cargo build -p hypha-core-server"
+if want build || want node || want python || want rpc-suite; then
+  banner build "3/12 cargo build -p hypha-core-server"
   cargo build -p hypha-core-server
   HYPHA_CORE_SERVER_BIN="$REPO_ROOT/target/debug/hypha-core-server"
   [ -x "$HYPHA_CORE_SERVER_BIN" ] || { echo "missing $HYPHA_CORE_SERVER_BIN" >&2; false; }
@@ -122,7 +124,7 @@ if want build || want node || want python; then
 fi
 
 if want wasm; then
-  banner wasm "4/11 wasm-pack test --headless --chrome (tests/web.rs)"
+  banner wasm "4/12 wasm-pack test --headless --chrome (tests/web.rs)"
   ensure_wasm_target
   ensure_wasm_pack
   ensure_wasm_bindgen_cli
@@ -132,7 +134,7 @@ if want wasm; then
 fi
 
 if want js; then
-  banner js "5/11 build dist/ and node --test js/test/"
+  banner js "5/12 build dist/ and node --test js/test/"
   ensure_node_modules
   ensure_chromium
   bash scripts/build-wasm.sh
@@ -142,7 +144,7 @@ if want js; then
 fi
 
 if want browser; then
-  banner browser "6/11 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
+  banner browser "6/12 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
   ensure_playwright_core
   if ! want js; then
     bash scripts/build-wasm.sh
@@ -153,7 +155,7 @@ if want browser; then
 fi
 
 if want node; then
-  banner node "7/11 node --test tests/e2e/node/"
+  banner node "7/12 node --test tests/e2e/node/"
   ws_flag="$(node_websocket_flags)"
   # TAP reporter: ends with the '# pass N' / '# fail N' summary lines.
   NODE_OPTIONS="${NODE_OPTIONS:-} ${ws_flag}" \
@@ -162,7 +164,7 @@ if want node; then
 fi
 
 if want refspecs; then
-  banner refspecs "8/11 hypha-core's own integration specs: reference bundle vs ours (tests/refspecs/run.sh)"
+  banner refspecs "8/12 hypha-core's own integration specs: reference bundle vs ours (tests/refspecs/run.sh)"
   if ! want js && ! want browser; then
     bash scripts/build-wasm.sh
     node scripts/build-js.mjs
@@ -172,13 +174,13 @@ if want refspecs; then
 fi
 
 if want fuzz; then
-  banner fuzz "9/11 cargo-fuzz smoke run of each target (scripts/fuzz.sh ${FUZZ_SECONDS:-10})"
+  banner fuzz "9/12 cargo-fuzz smoke run of each target (scripts/fuzz.sh ${FUZZ_SECONDS:-10})"
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
   done_stage
 fi
 
 if want consumers; then
-  banner consumers "10/11 the packed package in fresh projects (tests/consumers/run.sh)"
+  banner consumers "10/12 the packed package in fresh projects (tests/consumers/run.sh)"
   ensure_playwright_core
   ensure_python_venv
   ensure_deno
@@ -190,8 +192,15 @@ if want consumers; then
   done_stage
 fi
 
+if want rpc-suite; then
+  banner rpc-suite "11/12 hypha-rpc's own test suite against our server (tests/rpc-suite/run.sh)"
+  ensure_rpc_suite_venv
+  bash tests/rpc-suite/run.sh
+  done_stage
+fi
+
 if want python; then
-  banner python "11/11 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
+  banner python "12/12 pytest tests/e2e/python (elapsed so far: $((SECONDS - START_ALL))s)"
   # Last stage: pytest's own summary line is the last line of the output.
   # Its exit code is ours, so exit 5 (no tests collected) fails the run too.
   trap - ERR

@@ -18,6 +18,13 @@ pub struct HostConfig {
     pub methods: Vec<String>,
 }
 
+/// The manager's client id, or the start of it: a server may announce `<base>-<suffix>` (the
+/// native server draws a suffix per start, so reconnecting clients see that it restarted), and
+/// the Router answers at `*/<base>` and `*/<base>-<anything>` alike, because hypha-rpc 0.21.47
+/// keeps calling the previous id after the first restart it sees (its wm proxy skips the first
+/// `manager_refreshed` event).
+pub const MANAGER_ID_BASE: &str = "workspace-manager";
+
 /// How a [`crate::Router`] presents itself and signs tokens.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,7 +61,7 @@ impl Config {
     ) -> Self {
         Self {
             public_base_url: public_base_url.into(),
-            manager_id: "workspace-manager".to_owned(),
+            manager_id: MANAGER_ID_BASE.to_owned(),
             jwt_secret: jwt_secret.into(),
             rng_seed,
             reconnection_token_life: Duration::from_secs(86_400),

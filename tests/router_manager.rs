@@ -785,3 +785,46 @@ fn a_chunked_message_cannot_nest_another_process_call() {
     assert!(err.contains("nested"), "{err}");
     assert!(h.listed_ids(&c, None).is_empty());
 }
+
+// ------------------------------------------------------------------------------ manager ids
+
+#[test]
+fn the_manager_answers_an_id_from_before_a_restart_from_that_id() {
+    // A server may announce `workspace-manager-<suffix>`, a new one per start. hypha-rpc 0.21.47
+    // keeps calling the previous id after the first restart it sees, and accepts an answer only
+    // from the address it called: the manager answers there, from there.
+    let mut config = Config::new(URL, SECRET, 7);
+    config.manager_id = "workspace-manager-0badcafe".into();
+    let mut h = Harness::with_config(config);
+    let c = h.anonymous("c", None);
+    assert_eq!(c.manager_id, "workspace-manager-0badcafe");
+    for old in ["*/workspace-manager-1234abcd", "*/workspace-manager"] {
+        let session = h.send_call(
+            &c,
+            old,
+            "services.default.echo",
+            vec!["hi".into()],
+            None,
+            Promise::Star,
+        );
+        let answers = h.take_where(c.conn, |m| {
+            m.rpc().and_then(|r| r.str("method")) == Some(&format!("{session}.resolve"))
+        });
+        let answer = answers.first().and_then(Msg::rpc).expect("an answer");
+        assert_eq!(answer.str("from"), Some(old));
+        assert_eq!(answer.args(), vec![json!("hi")]);
+    }
+    // Only that family of ids: anything else under `*` is no one.
+    let session = h.send_call(
+        &c,
+        "*/workspace-managerX",
+        "services.default.echo",
+        vec!["hi".into()],
+        None,
+        Promise::Star,
+    );
+    let answers = h.take_where(c.conn, |m| {
+        m.rpc().and_then(|r| r.str("method")) == Some(&format!("{session}.resolve"))
+    });
+    assert!(answers.is_empty(), "{answers:?}");
+}

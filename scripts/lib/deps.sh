@@ -172,6 +172,30 @@ ensure_python_venv() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+# The venv for hypha-rpc's own test suite (tests/rpc-suite): its test extra's dependencies
+# (aiortc, fastmcp, openai...), kept apart from .venv so they cannot change what the e2e tests
+# run with.
+ensure_rpc_suite_venv() {
+  ensure_python
+  local venv="$REPO_ROOT/.cache/rpc-suite-venv"
+  local req="$REPO_ROOT/tests/rpc-suite/requirements.txt"
+  local stamp="$venv/.hypha-requirements-stamp" want have=""
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    deps_log "creating Python venv at .cache/rpc-suite-venv"
+    rm -rf "$venv"
+    mkdir -p "$REPO_ROOT/.cache"
+    python3 -m venv "$venv"
+  fi
+  want="$( (cat "$req"; "$venv/bin/python" --version) | sha256sum | cut -d' ' -f1)"
+  [ -f "$stamp" ] && have="$(cat "$stamp")"
+  if [ "$want" = "$have" ]; then
+    return 0
+  fi
+  deps_log "pip install -r tests/rpc-suite/requirements.txt"
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req"
+  printf '%s\n' "$want" >"$stamp"
+}
+
 # --- WebAssembly (wasm-pack) -------------------------------------------------
 # Nothing here downloads from GitHub: wasm-pack, wasm-bindgen-cli come from
 # crates.io (cargo install), wasm-opt from npm (binaryen.js; Debian's is too

@@ -54,6 +54,10 @@ struct Args {
     /// Burst size of the HTTP rate limit.
     #[arg(long, default_value_t = 5000.0)]
     rate_burst: f64,
+    /// Bytes an HTTP-transport client (`GET /rpc`) may have waiting unread before its stream is
+    /// cut.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    rpc_stream_buffer: usize,
 }
 
 #[global_allocator]
@@ -97,10 +101,12 @@ async fn main() -> std::io::Result<()> {
     // A new manager id on every start (Python hypha's `manager-<server id>`): clients compare
     // it on reconnect to learn that the server restarted and re-fetch the manager.
     config.manager_id = format!(
-        "workspace-manager-{:08x}",
+        "{}-{:08x}",
+        hypha_core::MANAGER_ID_BASE,
         u32::from_le_bytes(random_bytes::<4>())
     );
     config.http.max_body = args.max_body;
+    config.http.rpc_stream_buffer = args.rpc_stream_buffer;
     config.http.allow_origins = args.allow_origins;
     config.http.rate_limit = (args.rate_limit > 0.0).then_some(hypha_core::http::RateLimit {
         per_second: args.rate_limit,

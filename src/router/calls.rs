@@ -141,6 +141,9 @@ pub(super) struct Requester {
     pub(super) addr: ClientAddr,
     /// The requester's session; `None` for fire-and-forget calls (no answer is sent).
     pub(super) session: Option<String>,
+    /// The manager address the requester called, when it is not the current one (an id from
+    /// before a restart): answers come from the address called, which hypha-rpc checks.
+    pub(super) called_as: Option<String>,
 }
 
 #[derive(Debug)]
@@ -316,6 +319,7 @@ mod tests {
             conn: ConnId(1),
             addr: ClientAddr::new("ws", "a"),
             session: Some("s".into()),
+            called_as: None,
         };
         let id = asks.open(ConnId(2), requester, Continuation::Ping, Timestamp(100));
         assert!(asks.answer(&id, ConnId(3)).is_none());

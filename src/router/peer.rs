@@ -38,6 +38,10 @@ impl Router {
             conn,
             addr: session.addr.clone(),
             session: envelope.str("session").map(str::to_owned),
+            called_as: envelope
+                .str("to")
+                .filter(|to| *to != self.manager_addr)
+                .map(str::to_owned),
         };
         let method = envelope.str("method").unwrap_or_default().to_owned();
         let payload = match envelope.decode_payload() {
@@ -190,6 +194,14 @@ impl Router {
         ])
     }
 
+    /// The manager address the requester's answers come from: the one it called.
+    fn answering_as<'a>(&'a self, requester: &'a Requester) -> &'a str {
+        requester
+            .called_as
+            .as_deref()
+            .unwrap_or(self.manager_addr.as_str())
+    }
+
     /// Tell the requester its call is still being worked on (`<session>.heartbeat`).
     fn heartbeat(&mut self, requester: &Requester) {
         let Some(session) = &requester.session else {
@@ -197,7 +209,9 @@ impl Router {
         };
         let payload = Value::Map(vec![("args".into(), Value::Array(Vec::new()))]);
         let method = format!("{session}.heartbeat");
-        self.send_from_manager(requester.conn, &requester.addr, method, None, payload);
+        let from = self.answering_as(requester).to_owned();
+        let frame = self.manager_frame(&from, &requester.addr, method, None, &payload);
+        self.send(requester.conn, Frame::Binary(frame));
     }
 
     /// Resolve or reject the requester's promise, if it asked for an answer.
@@ -208,7 +222,8 @@ impl Router {
         let (suffix, arg) = crate::wire::settlement(result);
         let payload = Value::Map(vec![("args".into(), Value::Array(vec![arg]))]);
         let method = format!("{session}.{suffix}");
-        let frame = self.manager_frame(&requester.addr, method, None, &payload);
+        let from = self.answering_as(requester).to_owned();
+        let frame = self.manager_frame(&from, &requester.addr, method, None, &payload);
         if frame.len() > LONG_MESSAGE_CHUNK + 1024 && !self.is_own_peer(requester.conn) {
             return self.upload(now, requester, frame);
         }
@@ -266,7 +281,7 @@ impl Router {
         session: Option<String>,
         payload: Value,
     ) {
-        let frame = self.manager_frame(to, method, session, &payload);
+        let frame = self.manager_frame(&self.manager_addr, to, method, session, &payload);
         self.send(conn, Frame::Binary(frame));
     }
 
@@ -274,6 +289,7 @@ impl Router {
     /// the manager's user.
     fn manager_frame(
         &self,
+        from: &str,
         to: &ClientAddr,
         method: String,
         session: Option<String>,
@@ -281,7 +297,7 @@ impl Router {
     ) -> Vec<u8> {
         let mut main = vec![
             ("type".to_owned(), "method".into()),
-            ("from".to_owned(), self.manager_addr.as_str().into()),
+            ("from".to_owned(), from.into()),
             ("to".to_owned(), to.to_string().into()),
             ("method".to_owned(), method.into()),
         ];

@@ -80,7 +80,7 @@ impl Router {
         let home = session.addr.workspace.clone();
         let target = match envelope.str("to") {
             None => return,
-            Some(to) if to == self.manager_addr => Target::Manager,
+            Some(to) if to == self.manager_addr || is_manager_alias(to) => Target::Manager,
             Some("*") => Target::Broadcast,
             Some(to) => match to.split_once('/') {
                 None => Target::Client(ClientAddr::new(home.clone(), to)),
@@ -362,4 +362,13 @@ impl Router {
         self.events
             .push_back(Event::ClientDisconnected { client: addr });
     }
+}
+
+/// `*/<base>` or `*/<base>-<suffix>`: the manager under an id a client kept from before a restart
+/// (see [`crate::config::MANAGER_ID_BASE`]).
+fn is_manager_alias(to: &str) -> bool {
+    let base = crate::config::MANAGER_ID_BASE;
+    to.strip_prefix("*/")
+        .and_then(|id| id.strip_prefix(base))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }

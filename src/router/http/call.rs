@@ -189,6 +189,7 @@ impl Router {
             conn,
             addr,
             session: Some(session),
+            called_as: None,
         };
         let (args, with_kwargs) = call_args.into_wire();
         let mut payload = vec![("args".into(), Value::Array(args))];
@@ -238,6 +239,7 @@ impl Router {
                 .clone()
                 .unwrap_or_else(|| ClientAddr::new("", "")),
             session: Some(session),
+            called_as: None,
         };
         exchange.stage = Stage::Describe {
             service: service.clone(),
