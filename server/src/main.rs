@@ -54,6 +54,11 @@ struct Args {
     /// Burst size of the HTTP rate limit.
     #[arg(long, default_value_t = 5000.0)]
     rate_burst: f64,
+    /// This server's id: the manager is `workspace-manager-<id>` (Python hypha's
+    /// `manager-<server id>`). Without one, a random id per start, so reconnecting clients learn
+    /// that the server restarted; give a fixed one to keep it across restarts.
+    #[arg(long, env = "HYPHA_SERVER_ID")]
+    server_id: Option<String>,
     /// Bytes an HTTP-transport client (`GET /rpc`) may have waiting unread before its stream is
     /// cut.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
@@ -98,13 +103,18 @@ async fn main() -> std::io::Result<()> {
         secret,
         u64::from_le_bytes(random_bytes::<8>()),
     );
-    // A new manager id on every start (Python hypha's `manager-<server id>`): clients compare
+    // The manager's id names this server (Python hypha's `manager-<server id>`): clients compare
     // it on reconnect to learn that the server restarted and re-fetch the manager.
-    config.manager_id = format!(
-        "{}-{:08x}",
-        hypha_core::MANAGER_ID_BASE,
-        u32::from_le_bytes(random_bytes::<4>())
-    );
+    let server_id = match args.server_id.filter(|id| !id.is_empty()) {
+        Some(id) if hypha_core::auth::is_valid_name(&id) => id,
+        Some(id) => {
+            return Err(std::io::Error::other(format!(
+                "invalid --server-id {id:?}: it may not contain / : @ * # or whitespace"
+            )))
+        }
+        None => format!("{:08x}", u32::from_le_bytes(random_bytes::<4>())),
+    };
+    config.manager_id = format!("{}-{server_id}", hypha_core::MANAGER_ID_BASE);
     config.http.max_body = args.max_body;
     config.http.rpc_stream_buffer = args.rpc_stream_buffer;
     config.http.allow_origins = args.allow_origins;

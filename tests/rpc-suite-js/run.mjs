@@ -64,17 +64,19 @@ function findMocha() {
   for (const dir of [path.join(ROOT, "node_modules/mocha"), path.join(CACHE, "node_modules/mocha")])
     if (fs.existsSync(path.join(dir, "mocha.js"))) return dir;
   execFileSync("npm", ["install", "--prefix", CACHE, "--no-save", "--no-audit", "--no-fund",
-    `mocha@${MOCHA_VERSION}`], { stdio: "inherit" });
+    `mocha@${MOCHA_VERSION}`], { stdio: "inherit", timeout: 180000 });
   return path.join(CACHE, "node_modules/mocha");
 }
 const MOCHA = findMocha();
 
-// 3. Our server, on a free port; resolves to its URL.
+// 3. Our server, on a free port; resolves to its URL. Killed when we exit, however we exit.
+const servers = new Set();
+process.on("exit", () => servers.forEach((p) => p.kill()));
 function startServer(logFile) {
   const proc = spawn(SERVER_BIN, ["--host", "127.0.0.1", "--port", "0",
     "--jwt-secret", randomBytes(16).toString("hex")], { stdio: ["ignore", "pipe", "pipe"] });
-  const log = fs.createWriteStream(logFile);
-  proc.stderr.pipe(log);
+  servers.add(proc);
+  proc.stderr.pipe(fs.createWriteStream(logFile));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("server did not start in 30 s")), 30000);
     let buf = "";
@@ -83,6 +85,7 @@ function startServer(logFile) {
       const m = buf.match(/HYPHA_CORE_SERVER_LISTENING (\S+)/);
       if (m) { clearTimeout(timer); resolve({ proc, url: m[1].replace(/\/$/, "") }); }
     });
+    proc.on("error", reject);
     proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`server exited (${code})`)); });
   });
 }
@@ -164,6 +167,7 @@ for (const entry of testFiles) {
   page.on("pageerror", (e) => consoleLog.write(`[pageerror] ${e.stack || e}\n`));
   let finish;
   const done = new Promise((r) => (finish = r));
+  page.on("crash", () => finish(false));
   await page.exposeFunction("__report", (r) => {
     if (r.state === "end") return finish(true);
     r.file = name;
@@ -176,13 +180,14 @@ for (const entry of testFiles) {
   const timer = setTimeout(() => finish(false), FILE_TIMEOUT_MS);
   if (!(await done)) {
     results.push({ file: name, title: `${name} (file timeout)`, state: "failed",
-      error: `did not finish within ${FILE_TIMEOUT_MS / 1000} s; later tests did not run` });
-    console.log(`  ✗ timed out after ${FILE_TIMEOUT_MS / 1000} s`);
+      error: `page crashed or did not finish within ${FILE_TIMEOUT_MS / 1000} s; later tests did not run` });
+    console.log(`  ✗ page crashed or timed out`);
   }
   clearTimeout(timer);
   await page.close();
   consoleLog.end();
   server.proc.kill();
+  servers.delete(server.proc);
 }
 await browser.close();
 http.close();
