@@ -12,8 +12,9 @@
 #   9. fuzz     a smoke run of every cargo-fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each, default 10)
 #  10. consumers the packed package in fresh projects: tsc --strict, Vite/webpack/esbuild/static/Node
 #               pages in Chromium, server mode under Node and Deno (tests/consumers/run.sh)
-#  11. rpc-suite hypha-rpc 0.21.47's own tests (its PyPI sdist) against our server, minus the
-#               documented exclusions (tests/rpc-suite/run.sh)
+#  11. rpc-suite the hypha-rpc clients' own tests against our server, minus the documented
+#               exclusions: Python 0.21.47's (its PyPI sdist, tests/rpc-suite/run.sh) and the JS
+#               client's in Chromium (tests/rpc-suite-js/run.mjs)
 #  12. python   end-to-end tests with the PyPI hypha-rpc client (pytest)
 #
 # Usage: scripts/test.sh [STAGE...]   (default: all stages; e.g. `scripts/test.sh build node`)
@@ -193,9 +194,13 @@ if want consumers; then
 fi
 
 if want rpc-suite; then
-  banner rpc-suite "11/12 hypha-rpc's own test suite against our server (tests/rpc-suite/run.sh)"
+  banner rpc-suite "11/12 the hypha-rpc clients' own test suites against our server (tests/rpc-suite/, tests/rpc-suite-js/)"
   ensure_rpc_suite_venv
+  ensure_playwright_core
+  ensure_chromium
   bash tests/rpc-suite/run.sh
+  # The JS client's own suite (its test build inside the npm package), in headless Chromium.
+  node tests/rpc-suite-js/run.mjs
   done_stage
 fi
 

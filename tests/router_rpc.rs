@@ -63,7 +63,11 @@ impl StreamClient {
 }
 
 fn open_stream(x: &mut Http, query: &str, headers: &[(&str, &str)]) -> StreamClient {
-    let id = x.get_as(&format!("/rpc?{query}"), headers);
+    open_stream_at(x, &format!("/rpc?{query}"), headers)
+}
+
+fn open_stream_at(x: &mut Http, target: &str, headers: &[(&str, &str)]) -> StreamClient {
+    let id = x.get_as(target, headers);
     let resp = x.resp(id);
     assert_eq!(resp.status, Some(200), "{:?}", resp.text());
     assert!(!resp.ended, "the stream stays open");
@@ -103,9 +107,25 @@ fn new_messages(x: &mut Http, client: &mut StreamClient) -> Vec<StreamMsg> {
 
 /// POST one message as `client`, with `headers`; the response.
 fn post(x: &mut Http, client: &StreamClient, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    let id = x.request("POST", &client.post_target(), headers, body);
+    post_from(x, REMOTE, client, headers, body)
+}
+
+/// [`post`] from the peer address `remote`.
+fn post_from(
+    x: &mut Http,
+    remote: &str,
+    client: &StreamClient,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let id = x.open_from(remote, "POST", &client.post_target(), headers);
+    x.body(id, body);
+    x.end(id);
     x.resp(id)
 }
+
+/// Where attackers post from in these tests (streams are opened from [`REMOTE`]).
+const ELSEWHERE: &str = "198.51.100.9:5555";
 
 /// A manager call (`services.default.<method>`) as hypha-rpc encodes it, from `session`.
 fn manager_call(method: &str, session: &str, args: Vec<Value>) -> Vec<u8> {
@@ -219,15 +239,20 @@ fn only_the_streams_owner_may_post_as_its_client() {
     let bob = format!("Bearer {}", user_token("bob", Some("lab")));
     let wrong_cookie = format!("{}=0000", victim.cookie.split('=').next().unwrap());
     let other_cookie = anon.cookie.clone();
-    for (target, headers) in [
-        (&victim, vec![]),
-        (&victim, vec![("authorization", bob.as_str())]),
-        (&victim, vec![("cookie", wrong_cookie.as_str())]),
-        (&victim, vec![("cookie", other_cookie.as_str())]),
-        // An anonymous stream has no token to prove it: only its cookie does.
-        (&anon, vec![("authorization", bob.as_str())]),
+    for (remote, target, headers) in [
+        (ELSEWHERE, &victim, vec![]),
+        // A token's stream is proved by the token: not by its address.
+        (REMOTE, &victim, vec![]),
+        (REMOTE, &victim, vec![("authorization", bob.as_str())]),
+        (REMOTE, &victim, vec![("cookie", wrong_cookie.as_str())]),
+        (REMOTE, &victim, vec![("cookie", other_cookie.as_str())]),
+        // An anonymous stream: its cookie proves a POST, or a token of that same anonymous
+        // user, or (for a page on another origin, which cannot return the cookie) its
+        // address, which this is not.
+        (REMOTE, &anon, vec![("authorization", bob.as_str())]),
+        (ELSEWHERE, &anon, vec![]),
     ] {
-        let resp = post(&mut x, target, &headers, &body);
+        let resp = post_from(&mut x, remote, target, &headers, &body);
         let detail = resp.assert_error(403);
         assert!(detail.contains("opened by another client"), "{detail}");
     }
@@ -245,6 +270,40 @@ fn only_the_streams_owner_may_post_as_its_client() {
     let detail = resp.assert_error(400);
     assert!(detail.contains("no HTTP stream"), "{detail}");
     assert!(x.take_frames(ws_client.conn).is_empty());
+}
+
+#[test]
+fn a_page_on_another_origin_posts_from_its_streams_address_until_a_cookie_is_seen() {
+    // hypha-rpc's fetch sends no credentials, so a page on another origin never returns the
+    // stream's cookie: an anonymous stream takes credential-less POSTs from its own address...
+    let mut x = Http::new();
+    let mut c = open_stream(&mut x, "client_id=c1", &[]);
+    let body = manager_call("echo", "s1", vec![1.into()]);
+    assert_eq!(post(&mut x, &c, &[], &body).status, Some(200));
+    assert_eq!(new_messages(&mut x, &mut c).len(), 1);
+    // ...but once its agent has shown that it keeps the cookie, only the cookie will do.
+    let cookie = c.cookie.clone();
+    assert_eq!(
+        post(&mut x, &c, &[("cookie", &cookie)], &body).status,
+        Some(200)
+    );
+    post(&mut x, &c, &[], &body).assert_error(403);
+    assert_eq!(new_messages(&mut x, &mut c).len(), 1);
+}
+
+#[test]
+fn public_is_read_as_no_workspace_asked_for() {
+    // hypha-rpc 0.21.15 opens `/public/rpc` when it has no workspace (Python hypha: "choose").
+    let mut x = Http::new();
+    let anon = open_stream_at(&mut x, "/public/rpc?client_id=c1", &[]);
+    assert!(anon.workspace.starts_with("ws-user-anonymouz-"), "{anon:?}");
+    let auth = format!("Bearer {}", user_token("alice", Some("lab")));
+    let alice = open_stream_at(
+        &mut x,
+        "/rpc?client_id=c2&workspace=public",
+        &[("authorization", &auth)],
+    );
+    assert_eq!(alice.workspace, "lab");
 }
 
 // ------------------------------------------------------------------------------ routing

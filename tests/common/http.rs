@@ -130,6 +130,17 @@ impl Http {
 
     /// Send a request head (`target` is path and query); the body is still to come.
     pub(crate) fn open(&mut self, method: &str, target: &str, headers: &[(&str, &str)]) -> HttpId {
+        self.open_from(REMOTE, method, target, headers)
+    }
+
+    /// [`Self::open`], from the peer address `remote`.
+    pub(crate) fn open_from(
+        &mut self,
+        remote: &str,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> HttpId {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let id = HttpId(self.next);
         self.next += 1;
@@ -141,7 +152,7 @@ impl Http {
                 .iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
                 .collect(),
-            remote: Some(REMOTE.to_owned()),
+            remote: Some(remote.to_owned()),
         };
         let now = self.h.now;
         self.h.router.handle_http_request(now, id, request);

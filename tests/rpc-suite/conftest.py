@@ -7,6 +7,10 @@ sdist's tests/conftest.py, which starts the Python hypha server with MinIO).
 
 The server binary is $HYPHA_CORE_SERVER_BIN; its JWT secret is random per server. Every server
 started here is killed when the process exits, pass or fail.
+
+The tests named in exclusions.txt (next to this file; run.sh puts it there) are deselected by
+exact node id, each with the reason given there; a name that matches no collected test of a
+collected file is an error, so the list cannot go stale.
 """
 
 import atexit
@@ -24,6 +28,7 @@ import requests
 from . import WS_PORT
 
 START_TIMEOUT = 20.0
+EXCLUSIONS = Path(__file__).with_name("exclusions.txt")
 _live: set = set()
 
 
@@ -131,3 +136,38 @@ def restartable_server_fixture(websocket_server):
     finally:
         if not websocket_server.is_running():
             websocket_server.start()
+
+
+def _exclusions() -> dict[str, str]:
+    """Node ids (relative to tests/) to deselect, with the reason each has."""
+    found, reason = {}, ""
+    if not EXCLUSIONS.exists():
+        return found
+    for line in EXCLUSIONS.read_text().splitlines():
+        node, _, comment = line.partition("#")
+        node, comment = node.strip(), comment.strip()
+        if not node:
+            if comment:
+                reason = comment
+            continue
+        found[node] = comment or reason
+    return found
+
+
+def pytest_collection_modifyitems(config, items):
+    excluded = _exclusions()
+    keep, dropped, seen = [], [], set()
+    for item in items:
+        node = item.nodeid.split("tests/", 1)[-1]
+        if node in excluded:
+            dropped.append(item)
+            seen.add(node)
+        else:
+            keep.append(item)
+    collected_files = {item.nodeid.split("tests/", 1)[-1].split("::")[0] for item in items}
+    stale = [n for n in excluded if n.split("::")[0] in collected_files and n not in seen]
+    if stale:
+        raise pytest.UsageError(f"exclusions.txt names tests that do not exist: {stale}")
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # hypha-rpc's own Python test suite (the PyPI sdist's tests/, unchanged) against hypha-core-server.
 # Only tests/__init__.py, tests/conftest.py and tests/example_service_script.py (which the sdist
-# omits) are ours (this directory). Tests listed in
-# exclusions.txt are deselected, each with its reason; any other failure fails the stage.
+# omits) are ours (this directory). Tests listed in exclusions.txt are deselected by our
+# conftest (exact node ids), each with its reason; any other failure fails the stage.
 #
 # Usage: tests/rpc-suite/run.sh [pytest args...]   (e.g. -k test_http_rpc)
 # Needs: HYPHA_CORE_SERVER_BIN, and the venv from scripts/lib/deps.sh ensure_rpc_suite_venv.
@@ -25,14 +25,8 @@ SUITE="$WORK/suite"
 rm -rf "$SUITE"
 mkdir -p "$SUITE"
 tar -xzf "$SDIST" -C "$SUITE" --strip-components=1 "hypha_rpc-$VERSION/tests"
-cp "$HERE/__init__.py" "$HERE/conftest.py" "$HERE/example_service_script.py" "$SUITE/tests/"
-
-DESELECT=()
-while IFS= read -r line; do
-  id="${line%%#*}"
-  id="$(echo "$id" | xargs)"
-  [ -n "$id" ] && DESELECT+=(--deselect "tests/$id")
-done <"$HERE/exclusions.txt"
+cp "$HERE/__init__.py" "$HERE/conftest.py" "$HERE/example_service_script.py" \
+  "$HERE/exclusions.txt" "$SUITE/tests/"
 
 cd "$SUITE"
 # The suite's files run in two processes (two cores), each with its own server; a file's tests
@@ -49,7 +43,7 @@ for i in "${!FILES[@]}"; do
   esac
 done
 PYTEST=("$VENV/bin/python" -m pytest -p no:cacheprovider -o asyncio_mode=auto
-  -o asyncio_default_fixture_loop_scope=function --timeout=120 -q -rfE "${DESELECT[@]}" "$@")
+  -o asyncio_default_fixture_loop_scope=function --timeout=120 -q -rfE "$@")
 LOG_A="$WORK/group-a.log" LOG_B="$WORK/group-b.log"
 "${PYTEST[@]}" "${GROUP_A[@]}" >"$LOG_A" 2>&1 & PID_A=$!
 "${PYTEST[@]}" "${GROUP_B[@]}" >"$LOG_B" 2>&1 & PID_B=$!

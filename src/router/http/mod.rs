@@ -784,6 +784,6 @@ fn absolute_query(workspace: &str, service: &str) -> String {
 }
 
 /// The host part of `ip:port` (the rate-limit key of an anonymous caller).
-fn host_of(remote: &str) -> &str {
+pub(super) fn host_of(remote: &str) -> &str {
     remote.rsplit_once(':').map_or(remote, |(host, _)| host)
 }

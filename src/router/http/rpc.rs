@@ -11,7 +11,10 @@
 //! Unlike Python hypha, a POST is not taken on the word of its `workspace`/`client_id`
 //! (http-and-cluster.md §5 item 13): it must prove it comes from the stream's owner, with the
 //! cookie the stream was opened with (a secret only that client's HTTP agent holds) or a token
-//! of the same, non-anonymous user. The stream's body is a bounded queue: a client that stops
+//! of the same user (anonymous users get theirs from `generate_token`). A page on another origin cannot return the cookie (hypha-rpc's
+//! `fetch` sends no credentials), so for an anonymous stream a POST without any credential is
+//! also taken from the stream's own network address, until the stream's cookie has been seen:
+//! from then on the cookie is required. The stream's body is a bounded queue: a client that stops
 //! reading past [`crate::http::HttpConfig::rpc_stream_buffer`] gets an `error` frame and its
 //! stream is cut, which it sees and reconnects from.
 
@@ -21,7 +24,7 @@ use rand::RngExt as _;
 use rmpv::Value;
 use sha2::{Digest as _, Sha256};
 
-use super::{Ending, Failure, Stage};
+use super::{host_of, Ending, Failure, Stage};
 use crate::http::args::{from_json, query_value};
 use crate::http::identity::{self, Credential};
 use crate::http::HttpId;
@@ -54,6 +57,10 @@ pub(super) struct Stream {
     in_flight_bytes: usize,
     /// Over budget: the stream is being cut; frames for it are dropped until then.
     overflowed: bool,
+    /// The host (address without port) the stream was opened from.
+    remote_host: Option<String>,
+    /// A POST brought the cookie: its agent keeps cookies, so every POST must bring it.
+    cookie_seen: bool,
 }
 
 /// The cookie that carries a stream's secret: one name per client address, so several HTTP
@@ -135,8 +142,13 @@ impl Router {
         self.check_capacity(id)?;
         let exchange = &self.http.exchanges[&id];
         let request = &exchange.request;
+        // `public` is where nobody connects to: hypha-rpc 0.21.15 opens `/public/rpc` when it
+        // has no workspace, and Python hypha reads it as "choose for me" (the token's, or the
+        // user's own).
+        let chosen = |ws: Option<String>| ws.filter(|w| w != crate::auth::PUBLIC_WORKSPACE);
+        let path_workspace = chosen(path_workspace);
         let query = |key| query_value(&request.query, key).filter(|v| !v.is_empty());
-        let query_workspace = query("workspace");
+        let query_workspace = chosen(query("workspace"));
         if let (Some(path), Some(query)) = (&path_workspace, &query_workspace) {
             if path != query {
                 return Err(Failure::new(
@@ -179,12 +191,19 @@ impl Router {
                 ),
             ),
         ]);
+        let remote_host = exchange
+            .request
+            .remote
+            .as_deref()
+            .map(|r| host_of(r).to_owned());
         exchange.stage = Stage::RpcStream(Stream {
             secret,
             head: Some(head),
             in_flight: VecDeque::new(),
             in_flight_bytes: 0,
             overflowed: false,
+            remote_host,
+            cookie_seen: false,
         });
         let conn = exchange.conn;
         self.http.streams.insert(conn, id);
@@ -229,23 +248,36 @@ impl Router {
                 format!("no HTTP stream is open for {addr}"),
             ));
         };
-        let by_cookie = identity::cookie(request, &cookie_name(&addr))
-            .is_some_and(|value| same_secret(&value, &stream.secret));
-        let by_token = || match identity::credential(request, &self.config.http.allow_origins) {
-            Credential::Token(token) => jwt::verify(
-                &token,
-                &self.config.jwt_secret,
-                now.as_secs(),
-                Audience::Api,
-            )
-            .is_ok_and(|claims| {
-                self.sessions
-                    .get(&conn)
-                    .is_some_and(|owner| !owner.user.is_anonymous() && owner.user.id == claims.sub)
-            }),
+        let cookie = identity::cookie(request, &cookie_name(&addr));
+        let by_cookie = cookie
+            .as_deref()
+            .is_some_and(|value| same_secret(value, &stream.secret));
+        let credential = identity::credential(request, &self.config.http.allow_origins);
+        let by_token = || match &credential {
+            Credential::Token(token) => {
+                jwt::verify(token, &self.config.jwt_secret, now.as_secs(), Audience::Api).is_ok_and(
+                    |claims| {
+                        self.sessions
+                            .get(&conn)
+                            .is_some_and(|owner| owner.user.id == claims.sub)
+                    },
+                )
+            }
             Credential::None => false,
         };
-        if !by_cookie && !by_token() {
+        // An anonymous stream's POST with no credential at all, from where the stream was
+        // opened, while its agent has shown no cookie: a page on another origin (module docs).
+        let by_address = || {
+            self.sessions
+                .get(&conn)
+                .is_some_and(|owner| owner.user.is_anonymous())
+                && !stream.cookie_seen
+                && cookie.is_none()
+                && credential == Credential::None
+                && stream.remote_host.is_some()
+                && request.remote.as_deref().map(host_of) == stream.remote_host.as_deref()
+        };
+        if !by_cookie && !by_token() && !by_address() {
             return Err(Failure::new(
                 403,
                 format!(
@@ -253,6 +285,16 @@ impl Router {
                      (send the cookie it set, or its owner's token)"
                 ),
             ));
+        }
+        if by_cookie {
+            if let Some(Stage::RpcStream(stream)) = self
+                .http
+                .exchanges
+                .get_mut(&stream_id)
+                .map(|e| &mut e.stage)
+            {
+                stream.cookie_seen = true;
+            }
         }
         if let Some(exchange) = self.http.exchanges.get_mut(&id) {
             exchange.stage = Stage::RpcPost(conn);
