@@ -25,6 +25,30 @@ pub struct HostConfig {
 /// `manager_refreshed` event).
 pub const MANAGER_ID_BASE: &str = "workspace-manager";
 
+/// What peers may make the server hold, each a budget with a clear refusal past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes all unfinished `message_cache` uploads together may hold.
+    pub uploads_total_bytes: usize,
+    /// Largest service record one `register_service` may store (msgpack-encoded).
+    pub service_bytes: usize,
+    /// Bytes of service records one user may have registered, all its clients together.
+    pub user_registry_bytes: usize,
+    /// Bytes of service records the whole registry may hold.
+    pub registry_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            uploads_total_bytes: 256 * 1024 * 1024,
+            service_bytes: 256 * 1024,
+            user_registry_bytes: 16 * 1024 * 1024,
+            registry_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
 /// How a [`crate::Router`] presents itself and signs tokens.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +71,8 @@ pub struct Config {
     pub server_id: String,
     /// Host methods forwarded to the page, if the server runs in one.
     pub host: Option<HostConfig>,
+    /// Budgets for what peers may make the server hold.
+    pub limits: Limits,
     /// The HTTP service API's limits and origins.
     #[cfg(feature = "http")]
     pub http: crate::http::HttpConfig,
@@ -69,6 +95,7 @@ impl Config {
             hypha_version: env!("CARGO_PKG_VERSION").to_owned(),
             server_id: "hypha-core".to_owned(),
             host: None,
+            limits: Limits::default(),
             #[cfg(feature = "http")]
             http: crate::http::HttpConfig::default(),
         }

@@ -33,7 +33,7 @@ pub mod wire;
 pub use bridge::plugin::{is_plugin_source, parse_plugin};
 #[cfg(all(target_arch = "wasm32", feature = "server-bridge"))]
 pub use bridge::server::HyphaServer;
-pub use config::{Config, HostConfig, MANAGER_ID_BASE};
+pub use config::{Config, HostConfig, Limits, MANAGER_ID_BASE};
 pub use manager::{default_method_names, ManagerError};
 pub use registry::{ClientAddr, ConnId};
 pub use router::{close_code, Event, Frame, Router, Transmit, FIRST_ROUTER_CONN};

@@ -828,3 +828,55 @@ fn the_manager_answers_an_id_from_before_a_restart_from_that_id() {
     });
     assert!(answers.is_empty(), "{answers:?}");
 }
+
+// ------------------------------------------------------------------------------ budgets
+
+/// A service of `client` whose description is `size` bytes.
+fn sized_service(client: &Client, name: &str, size: usize) -> Value {
+    mp(json!({
+        "id": client.service_id(name),
+        "name": name,
+        "type": "generic",
+        "description": "x".repeat(size),
+        "config": {"visibility": "public", "require_context": false},
+    }))
+}
+
+#[test]
+fn service_records_are_bounded_per_record_per_user_and_in_all() {
+    let mut config = Config::new(URL, SECRET, 7);
+    config.limits.service_bytes = 3_000;
+    config.limits.user_registry_bytes = 6_000;
+    config.limits.registry_bytes = 8_000;
+    let mut h = Harness::with_config(config);
+    let alice = h.user("alice", "a", "lab");
+    // One record too big.
+    let err = h
+        .register(&alice, sized_service(&alice, "huge", 5_000))
+        .unwrap_err();
+    assert!(err.contains("more than the 3000"), "{err}");
+    // A user's records together: ~2 KiB each, the fourth is over 6,000 bytes.
+    for name in ["s1", "s2"] {
+        h.register(&alice, sized_service(&alice, name, 1_900))
+            .unwrap();
+    }
+    let err = h
+        .register(&alice, sized_service(&alice, "s3", 1_900))
+        .and_then(|_| h.register(&alice, sized_service(&alice, "s4", 1_900)))
+        .unwrap_err();
+    assert!(err.contains("services of user alice"), "{err}");
+    // Replacing a record counts only the difference.
+    h.register(&alice, sized_service(&alice, "s1", 1_900))
+        .unwrap();
+    // All users together.
+    let bob = h.user("bob", "b", "lab");
+    let refused = (0..10)
+        .map(|i| h.register(&bob, sized_service(&bob, &format!("b{i}"), 1_900)))
+        .find_map(Result::err)
+        .expect("the registry's budget refuses at last");
+    assert!(refused.contains("try again later"), "{refused}");
+    // What a client leaves is free again.
+    h.disconnect(&alice);
+    h.register(&bob, sized_service(&bob, "after", 1_900))
+        .unwrap();
+}

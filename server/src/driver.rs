@@ -5,26 +5,22 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hypha_core::http::{HttpId, HttpOutput, HttpRequest};
 use hypha_core::{close_code, Config, ConnId, Event, Frame, Router, Timestamp};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-/// Frames queued per connection before it counts as too slow and is closed.
-pub(crate) const OUTBOX_CAPACITY: usize = 4096;
+use crate::outbox::{Budgets, Outbox};
 
-/// What a connection's writer task sends.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    Frame(Frame),
-    Close(u16, String),
-}
+/// How long a connection asked to close may take to write its close frame before its socket is
+/// dropped anyway (its client may have stopped reading).
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 struct State {
     router: Router,
-    outboxes: HashMap<ConnId, mpsc::Sender<Outbound>>,
+    outboxes: HashMap<ConnId, Outbox>,
     /// Response parts of open HTTP requests. Unbounded channels, bounded by the Router: a
     /// response has at most a window of body chunks not yet taken by hyper.
     http_outboxes: HashMap<HttpId, mpsc::UnboundedSender<HttpOutput>>,
@@ -33,6 +29,7 @@ struct State {
 /// The shared server: the Router, the outboxes, and the timer's deadline.
 pub(crate) struct Hub {
     state: Mutex<State>,
+    budgets: Arc<Budgets>,
     next_conn: AtomicU64,
     next_http: AtomicU64,
     deadline: watch::Sender<Option<Timestamp>>,
@@ -46,8 +43,9 @@ fn now() -> Timestamp {
 }
 
 impl Hub {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, budgets: Arc<Budgets>) -> Self {
         Self {
+            budgets,
             state: Mutex::new(State {
                 router: Router::new(config),
                 outboxes: HashMap::new(),
@@ -122,8 +120,13 @@ impl Hub {
         }
     }
 
+    /// The outbox budgets new connections share.
+    pub(crate) fn budgets(&self) -> &Arc<Budgets> {
+        &self.budgets
+    }
+
     /// A socket sent its authentication frame.
-    pub(crate) fn connect(&self, hello: &str, outbox: mpsc::Sender<Outbound>) -> ConnId {
+    pub(crate) fn connect(&self, hello: &str, outbox: Outbox) -> ConnId {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
         let mut state = self.lock();
         state.outboxes.insert(conn, outbox);
@@ -149,10 +152,7 @@ impl Hub {
     pub(crate) fn close_all(&self) {
         let state = self.lock();
         for outbox in state.outboxes.values() {
-            let _ = outbox.try_send(Outbound::Close(
-                close_code::GOING_AWAY,
-                "server shutting down".into(),
-            ));
+            outbox.close(close_code::GOING_AWAY, "server shutting down".into());
         }
     }
 
@@ -165,10 +165,31 @@ impl Hub {
 
     /// Deliver everything the Router produced, then re-arm the timer.
     fn drain(&self, state: &mut State) {
+        loop {
+            let too_slow = self.drain_once(state);
+            if too_slow.is_empty() {
+                break;
+            }
+            // A connection over its budget goes now, not when its writer gets to it: its socket
+            // (the writer may be parked on it), its queue, and its session (which the Router
+            // releases at once, telling those who wait on it).
+            for conn in too_slow {
+                if let Some(outbox) = state.outboxes.remove(&conn) {
+                    warn!(%conn, "outbox over budget: dropping a connection that does not read");
+                    outbox.kill();
+                    state.router.handle_disconnect(now(), conn);
+                }
+            }
+        }
+        self.rearm(state, false);
+    }
+
+    /// Deliver what the Router produced; the connections whose outbox refused a frame.
+    fn drain_once(&self, state: &mut State) -> Vec<ConnId> {
         let mut too_slow = Vec::new();
         while let Some(transmit) = state.router.poll_transmit() {
             if let Some(outbox) = state.outboxes.get(&transmit.conn) {
-                if outbox.try_send(Outbound::Frame(transmit.frame)).is_err() {
+                if outbox.push(transmit.frame).is_err() && !too_slow.contains(&transmit.conn) {
                     too_slow.push(transmit.conn);
                 }
             }
@@ -187,17 +208,18 @@ impl Hub {
                 let _ = outbox.send(output);
             }
         }
-        for conn in too_slow {
-            warn!(%conn, "outbox full: closing a connection that does not read");
-            // Dropping the sender ends the writer, which ends the socket and reports the disconnect.
-            state.outboxes.remove(&conn);
-        }
         while let Some(event) = state.router.poll_event() {
             match event {
                 Event::Close { conn, code, reason } => {
                     debug!(%conn, code, %reason, "closing connection");
                     if let Some(outbox) = state.outboxes.remove(&conn) {
-                        let _ = outbox.try_send(Outbound::Close(code, reason));
+                        outbox.close(code, reason);
+                        // A writer stuck on a client that does not read still lets go.
+                        let kill = outbox.kill_signal();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(CLOSE_GRACE).await;
+                            kill.notify_one();
+                        });
                     }
                 }
                 Event::ClientConnected {
@@ -209,7 +231,7 @@ impl Hub {
                 Event::ServiceAdded { .. } | Event::ServiceRemoved { .. } => {}
             }
         }
-        self.rearm(state, false);
+        too_slow
     }
 
     /// Point the timer at the Router's next deadline. After an input, only an earlier deadline

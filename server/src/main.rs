@@ -5,8 +5,10 @@
 //! shuts down gracefully on SIGINT/SIGTERM. With `--port 0` it binds a free port; either way it
 //! prints `HYPHA_CORE_SERVER_LISTENING http://<addr>` on stdout once it accepts connections.
 
+mod accept;
 mod driver;
 mod http;
+mod outbox;
 mod ws;
 
 use std::io::Write;
@@ -63,6 +65,33 @@ struct Args {
     /// cut.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     rpc_stream_buffer: usize,
+    /// Connections open at once (HTTP and WebSocket); new ones past it are closed at once. Keep
+    /// it under the process's descriptor limit (`ulimit -n`).
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers (and, kept alive, the next request's).
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
+    /// Bytes a WebSocket client may have waiting unread before it is disconnected (one message
+    /// always fits).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    outbox_bytes: usize,
+    /// Bytes all WebSocket clients together may have waiting unread; a message past it
+    /// disconnects the client it was for.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    outbox_total_bytes: usize,
+    /// Bytes all unfinished `message_cache` uploads together may hold.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    upload_total_bytes: usize,
+    /// Largest service record `register_service` stores (msgpack bytes).
+    #[arg(long, default_value_t = 256 * 1024)]
+    service_bytes: usize,
+    /// Bytes of service records one user may have registered.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    user_registry_bytes: usize,
+    /// Bytes of service records the whole server may hold.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    registry_bytes: usize,
 }
 
 #[global_allocator]
@@ -115,6 +144,13 @@ async fn main() -> std::io::Result<()> {
         None => format!("{:08x}", u32::from_le_bytes(random_bytes::<4>())),
     };
     config.manager_id = format!("{}-{server_id}", hypha_core::MANAGER_ID_BASE);
+    config.server_id = server_id;
+    config.limits = hypha_core::Limits {
+        uploads_total_bytes: args.upload_total_bytes,
+        service_bytes: args.service_bytes,
+        user_registry_bytes: args.user_registry_bytes,
+        registry_bytes: args.registry_bytes,
+    };
     config.http.max_body = args.max_body;
     config.http.rpc_stream_buffer = args.rpc_stream_buffer;
     config.http.allow_origins = args.allow_origins;
@@ -123,7 +159,8 @@ async fn main() -> std::io::Result<()> {
         burst: args.rate_burst.max(1.0),
     });
 
-    let hub = Arc::new(driver::Hub::new(config));
+    let budgets = outbox::Budgets::new(args.outbox_bytes, args.outbox_total_bytes);
+    let hub = Arc::new(driver::Hub::new(config, budgets));
     let timer = tokio::spawn(driver::run_timer(hub.clone()));
     let app = http::router(hub.clone());
 
@@ -132,12 +169,11 @@ async fn main() -> std::io::Result<()> {
     std::io::stdout().flush()?;
     info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
 
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = accept::Limits {
+        max_connections: args.max_connections.max(1),
+        header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
+    };
+    accept::serve(listener, app, limits, shutdown_signal()).await;
     info!("shutting down: closing client connections");
     hub.close_all();
     // Give writers a moment to flush their close frames.

@@ -31,9 +31,18 @@ struct Upload {
 }
 
 /// Unfinished uploads, per client and key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct MessageCaches {
     uploads: HashMap<ClientAddr, HashMap<String, Upload>>,
+    /// Bytes held by every upload together, and the most they may hold.
+    total: usize,
+    max_total: usize,
+}
+
+impl Default for MessageCaches {
+    fn default() -> Self {
+        Self::new(crate::config::Limits::default().uploads_total_bytes)
+    }
 }
 
 fn missing(key: &str) -> ManagerError {
@@ -41,6 +50,21 @@ fn missing(key: &str) -> ManagerError {
 }
 
 impl MessageCaches {
+    /// No uploads; all of them together may hold `max_total` bytes.
+    pub(crate) fn new(max_total: usize) -> Self {
+        Self {
+            uploads: HashMap::new(),
+            total: 0,
+            max_total,
+        }
+    }
+
+    /// Bytes held by every upload together.
+    #[cfg(test)]
+    pub(crate) fn total_bytes(&self) -> usize {
+        self.total
+    }
+
     /// Start an upload (replacing one with the same key).
     pub(crate) fn create(
         &mut self,
@@ -54,13 +78,14 @@ impl MessageCaches {
                 "too many open message uploads (limit {MAX_UPLOADS_PER_CLIENT})"
             )));
         }
-        uploads.insert(
+        let replaced = uploads.insert(
             key.to_owned(),
             Upload {
                 created: now,
                 ..Upload::default()
             },
         );
+        self.total -= replaced.map_or(0, |u| u.bytes);
         Ok(())
     }
 
@@ -73,6 +98,7 @@ impl MessageCaches {
         data: Vec<u8>,
     ) -> Result<(), ManagerError> {
         let held: usize = self.bytes_held(owner);
+        let (total, max_total) = (self.total, self.max_total);
         let upload = self
             .uploads
             .get_mut(owner)
@@ -96,12 +122,21 @@ impl MessageCaches {
                 "message uploads exceed {MAX_BYTES_PER_CLIENT} bytes"
             )));
         }
+        // Per client is not enough: any number of clients may upload at once.
+        if total - replaced + data.len() > max_total {
+            return Err(ManagerError::InvalidArgument(format!(
+                "the server holds {max_total} bytes of unfinished message uploads, its limit: \
+                 try again later"
+            )));
+        }
         upload.bytes = upload.bytes - replaced + data.len();
         upload.next_append = upload.next_append.max(index + 1);
         if upload.chunks.len() <= slot {
             upload.chunks.resize_with(slot + 1, || None);
         }
+        let len = data.len();
         upload.chunks[slot] = Some(data);
+        self.total = total - replaced + len;
         Ok(())
     }
 
@@ -112,6 +147,7 @@ impl MessageCaches {
             .get_mut(owner)
             .and_then(|u| u.remove(key))
             .ok_or_else(|| missing(key))?;
+        self.total -= upload.bytes;
         if upload.chunks.iter().any(Option::is_none) {
             return Err(ManagerError::InvalidArgument(format!(
                 "message {key} has missing chunks"
@@ -126,11 +162,13 @@ impl MessageCaches {
 
     /// Drop an upload.
     pub(crate) fn remove(&mut self, owner: &ClientAddr, key: &str) -> Result<(), ManagerError> {
-        self.uploads
+        let upload = self
+            .uploads
             .get_mut(owner)
             .and_then(|u| u.remove(key))
-            .map(|_| ())
-            .ok_or_else(|| missing(key))
+            .ok_or_else(|| missing(key))?;
+        self.total -= upload.bytes;
+        Ok(())
     }
 
     /// True when no upload is open.
@@ -140,14 +178,24 @@ impl MessageCaches {
 
     /// Drop everything a departed client left.
     pub(crate) fn forget(&mut self, owner: &ClientAddr) {
-        self.uploads.remove(owner);
+        if let Some(uploads) = self.uploads.remove(owner) {
+            self.total -= uploads.values().map(|u| u.bytes).sum::<usize>();
+        }
     }
 
     /// Drop uploads older than [`UPLOAD_TTL`]; true if any upload remains.
     pub(crate) fn expire(&mut self, now: Timestamp) -> bool {
+        let mut dropped = 0;
         for uploads in self.uploads.values_mut() {
-            uploads.retain(|_, u| u.created + UPLOAD_TTL > now);
+            uploads.retain(|_, u| {
+                let keep = u.created + UPLOAD_TTL > now;
+                if !keep {
+                    dropped += u.bytes;
+                }
+                keep
+            });
         }
+        self.total -= dropped;
         self.uploads.retain(|_, u| !u.is_empty());
         !self.uploads.is_empty()
     }
@@ -162,6 +210,23 @@ impl MessageCaches {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_uploads_together_stay_within_the_server_budget() {
+        let mut caches = MessageCaches::new(1000);
+        let (a, b) = (ClientAddr::new("ws", "a"), ClientAddr::new("ws", "b"));
+        caches.create(&a, "k", Timestamp(0)).unwrap();
+        caches.create(&b, "k", Timestamp(0)).unwrap();
+        caches.set(&a, "k", Some(0), vec![0; 600]).unwrap();
+        let refused = caches.set(&b, "k", Some(0), vec![0; 600]).unwrap_err();
+        assert!(refused.to_string().contains("try again later"), "{refused}");
+        // What a departed client held is free again; so is what expires.
+        caches.forget(&a);
+        assert_eq!(caches.total_bytes(), 0);
+        caches.set(&b, "k", Some(0), vec![0; 600]).unwrap();
+        assert!(!caches.expire(Timestamp(0) + UPLOAD_TTL));
+        assert_eq!(caches.total_bytes(), 0);
+    }
 
     #[test]
     fn chunks_reassemble_in_index_order() {

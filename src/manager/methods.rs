@@ -278,6 +278,8 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
     map_set(&mut config, "visibility", visibility.as_str().into());
     map_set(&mut info, "config", config);
 
+    let bytes = encoded_len(&info);
+    check_registry_budgets(env, caller, &id, bytes)?;
     let record = ServiceRecord {
         id: id.clone(),
         app_id,
@@ -285,6 +287,7 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         service_type,
         authorized_workspaces,
         info: info.clone(),
+        bytes,
     };
     let replaced = env.registry.register(record)?;
     let workspace = id.provider.workspace.clone();
@@ -311,6 +314,46 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         data: info.clone(),
     });
     Ok(info)
+}
+
+/// The size of `value` as msgpack.
+fn encoded_len(value: &Value) -> usize {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = rmpv::encode::write_value(&mut out, value);
+    out.len()
+}
+
+/// Refuse a record of `bytes` that is too big, or that would take its user's registrations or
+/// the whole registry over budget (a record it replaces gives its bytes back first).
+fn check_registry_budgets(
+    env: &Env<'_>,
+    caller: &Caller<'_>,
+    id: &ServiceId,
+    bytes: usize,
+) -> Result<()> {
+    let limits = &env.config.limits;
+    if bytes > limits.service_bytes {
+        return Err(invalid(format!(
+            "service {id} is {bytes} bytes, more than the {} a service may have",
+            limits.service_bytes
+        )));
+    }
+    let replaced = env.registry.service(id).map_or(0, |r| r.bytes);
+    let user = &caller.user.id;
+    if env.registry.bytes_of_user(user) - replaced + bytes > limits.user_registry_bytes {
+        return Err(invalid(format!(
+            "the services of user {user} would exceed {} bytes",
+            limits.user_registry_bytes
+        )));
+    }
+    if env.registry.bytes() - replaced + bytes > limits.registry_bytes {
+        return Err(invalid(format!(
+            "the server holds {} bytes of services, its limit: try again later",
+            limits.registry_bytes
+        )));
+    }
+    Ok(())
 }
 
 fn unregister_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result<Value> {

@@ -124,6 +124,9 @@ pub struct Registry {
     clients: HashMap<ClientAddr, ClientRecord>,
     /// Keyed by the text form of the service id, so a client's services form one key range.
     services: BTreeMap<String, ServiceRecord>,
+    /// [`ServiceRecord::bytes`] of every service, and per user id of its providers.
+    bytes: usize,
+    bytes_by_user: HashMap<String, usize>,
 }
 
 impl Registry {
@@ -152,10 +155,13 @@ impl Registry {
     ) -> Option<(ClientRecord, Vec<ServiceRecord>)> {
         let record = self.clients.remove(addr)?;
         let keys: Vec<String> = self.service_keys_of(addr).collect();
-        let removed = keys
+        let removed: Vec<ServiceRecord> = keys
             .iter()
             .filter_map(|k| self.services.remove(k))
             .collect();
+        for service in &removed {
+            self.release(&record.user.id, service.bytes);
+        }
         Some((record, removed))
     }
 
@@ -209,12 +215,43 @@ impl Registry {
         {
             return Err(RegistryError::TooManyServices(provider.clone()));
         }
-        Ok(self.services.insert(key, record))
+        let user = self.clients[provider].user.id.clone();
+        *self.bytes_by_user.entry(user.clone()).or_default() += record.bytes;
+        self.bytes += record.bytes;
+        let replaced = self.services.insert(key, record);
+        if let Some(old) = &replaced {
+            self.release(&user, old.bytes);
+        }
+        Ok(replaced)
     }
 
     /// Remove one service.
     pub fn unregister(&mut self, id: &ServiceId) -> Option<ServiceRecord> {
-        self.services.remove(&id.to_string())
+        let removed = self.services.remove(&id.to_string())?;
+        if let Some(user) = self.clients.get(&id.provider).map(|c| c.user.id.clone()) {
+            self.release(&user, removed.bytes);
+        }
+        Some(removed)
+    }
+
+    /// Bytes of every service record ([`ServiceRecord::bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Bytes of the service records of `user`'s clients.
+    pub fn bytes_of_user(&self, user: &str) -> usize {
+        self.bytes_by_user.get(user).copied().unwrap_or(0)
+    }
+
+    fn release(&mut self, user: &str, bytes: usize) {
+        self.bytes -= bytes;
+        if let Some(held) = self.bytes_by_user.get_mut(user) {
+            *held -= bytes;
+            if *held == 0 {
+                self.bytes_by_user.remove(user);
+            }
+        }
     }
 
     /// The service with exactly this id.

@@ -51,6 +51,8 @@ pub struct ServiceRecord {
     pub authorized_workspaces: Vec<String>,
     /// The ServiceInfo map as listed (id absolute, no functions).
     pub info: Value,
+    /// The size of `info` as msgpack: what the record counts against the registry's budgets.
+    pub bytes: usize,
 }
 
 impl ServiceRecord {

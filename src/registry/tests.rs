@@ -18,6 +18,7 @@ fn service(ws: &str, cid: &str, name: &str, visibility: Visibility) -> ServiceRe
         service_type: "generic".into(),
         authorized_workspaces: vec![],
         info: Value::Nil,
+        bytes: 100,
     }
 }
 

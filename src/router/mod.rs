@@ -159,7 +159,7 @@ impl Router {
         Self {
             rng: StdRng::seed_from_u64(config.rng_seed),
             registry: Registry::new(),
-            caches: MessageCaches::default(),
+            caches: MessageCaches::new(config.limits.uploads_total_bytes),
             sessions: HashMap::new(),
             calls: CallTable::default(),
             asks: ManagerAsks::default(),
