@@ -169,8 +169,20 @@ async fn main() -> std::io::Result<()> {
     std::io::stdout().flush()?;
     info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
 
+    // Every connection is a descriptor: raise the soft limit as far as allowed, and keep the
+    // connection limit under it (with room for the listener, logs and the like), so a flood of
+    // sockets is refused by the limit instead of exhausting descriptors.
+    let descriptors = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let room = usize::try_from(descriptors.saturating_sub(64)).unwrap_or(usize::MAX);
+    let max_connections = args.max_connections.clamp(1, room.max(1));
+    if max_connections < args.max_connections {
+        warn!(
+            max_connections,
+            descriptors, "--max-connections lowered to fit the descriptor limit"
+        );
+    }
     let limits = accept::Limits {
-        max_connections: args.max_connections.max(1),
+        max_connections,
         header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
     };
     accept::serve(listener, app, limits, shutdown_signal()).await;
