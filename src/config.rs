@@ -42,7 +42,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             uploads_total_bytes: 256 * 1024 * 1024,
-            service_bytes: 256 * 1024,
+            service_bytes: 1024 * 1024,
             user_registry_bytes: 16 * 1024 * 1024,
             registry_bytes: 256 * 1024 * 1024,
         }

@@ -84,7 +84,7 @@ struct Args {
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     upload_total_bytes: usize,
     /// Largest service record `register_service` stores (msgpack bytes).
-    #[arg(long, default_value_t = 256 * 1024)]
+    #[arg(long, default_value_t = 1024 * 1024)]
     service_bytes: usize,
     /// Bytes of service records one user may have registered.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
