@@ -150,16 +150,16 @@ ensure_python() {
   fi
 }
 
-# A venv at .venv with tests/e2e/python/requirements.txt installed; pip runs
+# A venv at $1 (relative to the repository) with the requirements file $2 installed; pip runs
 # only when the requirements (or the interpreter) changed since the last time.
-ensure_python_venv() {
+_ensure_venv() {
   ensure_python
-  local venv="$REPO_ROOT/.venv"
-  local req="$REPO_ROOT/tests/e2e/python/requirements.txt"
+  local venv="$REPO_ROOT/$1" req="$REPO_ROOT/$2"
   local stamp="$venv/.hypha-requirements-stamp" want have=""
   if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    deps_log "creating Python venv at .venv"
+    deps_log "creating Python venv at $1"
     rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv"
   fi
   want="$( (cat "$req"; "$venv/bin/python" --version) | sha256sum | cut -d' ' -f1)"
@@ -167,33 +167,21 @@ ensure_python_venv() {
   if [ "$want" = "$have" ]; then
     return 0
   fi
-  deps_log "pip install -r tests/e2e/python/requirements.txt"
+  deps_log "pip install -r $2"
   "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req"
   printf '%s\n' "$want" >"$stamp"
 }
 
-# The venv for hypha-rpc's own test suite (tests/rpc-suite): its test extra's dependencies
-# (aiortc, fastmcp, openai...), kept apart from .venv so they cannot change what the e2e tests
-# run with.
+# The e2e tests' venv (.venv).
+ensure_python_venv() {
+  _ensure_venv .venv tests/e2e/python/requirements.txt
+}
+
+# The venv for the hypha-rpc clients' own test suite (tests/rpc-suite): its test extra's
+# dependencies (aiortc, fastmcp, openai...), kept apart from .venv so they cannot change what the
+# e2e tests run with.
 ensure_rpc_suite_venv() {
-  ensure_python
-  local venv="$REPO_ROOT/.cache/rpc-suite-venv"
-  local req="$REPO_ROOT/tests/rpc-suite/requirements.txt"
-  local stamp="$venv/.hypha-requirements-stamp" want have=""
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    deps_log "creating Python venv at .cache/rpc-suite-venv"
-    rm -rf "$venv"
-    mkdir -p "$REPO_ROOT/.cache"
-    python3 -m venv "$venv"
-  fi
-  want="$( (cat "$req"; "$venv/bin/python" --version) | sha256sum | cut -d' ' -f1)"
-  [ -f "$stamp" ] && have="$(cat "$stamp")"
-  if [ "$want" = "$have" ]; then
-    return 0
-  fi
-  deps_log "pip install -r tests/rpc-suite/requirements.txt"
-  "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req"
-  printf '%s\n' "$want" >"$stamp"
+  _ensure_venv .cache/rpc-suite-venv tests/rpc-suite/requirements.txt
 }
 
 # --- WebAssembly (wasm-pack) -------------------------------------------------
