@@ -788,6 +788,21 @@ fn a_chunked_message_cannot_nest_another_process_call() {
 
 // ------------------------------------------------------------------------------ manager ids
 
+/// Call `services.default.echo("hi")` at `to` from `c`; the answers it got, taken.
+fn echo_at(h: &mut Harness, c: &Client, to: &str) -> Vec<Msg> {
+    let session = h.send_call(
+        c,
+        to,
+        "services.default.echo",
+        vec!["hi".into()],
+        None,
+        Promise::Star,
+    );
+    h.take_where(c.conn, |m| {
+        m.rpc().and_then(|r| r.str("method")) == Some(&format!("{session}.resolve"))
+    })
+}
+
 #[test]
 fn the_manager_answers_an_id_from_before_a_restart_from_that_id() {
     // A server may announce `workspace-manager-<suffix>`, a new one per start. hypha-rpc 0.21.47
@@ -799,33 +814,13 @@ fn the_manager_answers_an_id_from_before_a_restart_from_that_id() {
     let c = h.anonymous("c", None);
     assert_eq!(c.manager_id, "workspace-manager-0badcafe");
     for old in ["*/workspace-manager-1234abcd", "*/workspace-manager"] {
-        let session = h.send_call(
-            &c,
-            old,
-            "services.default.echo",
-            vec!["hi".into()],
-            None,
-            Promise::Star,
-        );
-        let answers = h.take_where(c.conn, |m| {
-            m.rpc().and_then(|r| r.str("method")) == Some(&format!("{session}.resolve"))
-        });
+        let answers = echo_at(&mut h, &c, old);
         let answer = answers.first().and_then(Msg::rpc).expect("an answer");
         assert_eq!(answer.str("from"), Some(old));
         assert_eq!(answer.args(), vec![json!("hi")]);
     }
     // Only that family of ids: anything else under `*` is no one.
-    let session = h.send_call(
-        &c,
-        "*/workspace-managerX",
-        "services.default.echo",
-        vec!["hi".into()],
-        None,
-        Promise::Star,
-    );
-    let answers = h.take_where(c.conn, |m| {
-        m.rpc().and_then(|r| r.str("method")) == Some(&format!("{session}.resolve"))
-    });
+    let answers = echo_at(&mut h, &c, "*/workspace-managerX");
     assert!(answers.is_empty(), "{answers:?}");
 }
 

@@ -437,26 +437,36 @@ fn the_client_leaves_with_its_stream() {
     open_stream(&mut x, "client_id=c1", &[("authorization", &auth)]);
 }
 
-#[test]
-fn a_client_that_does_not_read_is_cut_at_its_budget() {
+/// alice's stream `lab/h` on a server whose streams may hold 4 KiB unread.
+fn stream_with_small_budget() -> (Http, StreamClient) {
     let mut config = Config::new(URL, SECRET, 7);
     config.http.rpc_stream_buffer = 4096;
     let mut x = Http::with_config(config);
-    let token = user_token("alice", Some("lab"));
-    let auth = format!("Bearer {token}");
+    let auth = format!("Bearer {}", user_token("alice", Some("lab")));
     let c = open_stream(&mut x, "client_id=h", &[("authorization", &auth)]);
+    (x, c)
+}
+
+/// A fire-and-forget call from `w` to the stream client `lab/h`, carrying `blob`.
+fn send_blob(x: &mut Http, w: &Client, blob: &Value) {
+    x.send_call(
+        w,
+        "lab/h",
+        "services.s.f",
+        vec![blob.clone()],
+        None,
+        Promise::None,
+    );
+}
+
+#[test]
+fn a_client_that_does_not_read_is_cut_at_its_budget() {
+    let (mut x, c) = stream_with_small_budget();
     let w = x.user("alice", "w", "lab");
     // The driver writes nothing out (no `drained`): 1 KiB calls pile up.
     let blob = Value::Binary(vec![7; 1024]);
     for _ in 0..8 {
-        x.send_call(
-            &w,
-            "lab/h",
-            "services.s.f",
-            vec![blob.clone()],
-            None,
-            Promise::None,
-        );
+        send_blob(&mut x, &w, &blob);
     }
     let resp = x.resp(c.id);
     assert!(
@@ -477,24 +487,12 @@ fn a_client_that_does_not_read_is_cut_at_its_budget() {
 
 #[test]
 fn written_chunks_free_the_budget() {
-    let mut config = Config::new(URL, SECRET, 7);
-    config.http.rpc_stream_buffer = 4096;
-    let mut x = Http::with_config(config);
-    let token = user_token("alice", Some("lab"));
-    let auth = format!("Bearer {token}");
-    let c = open_stream(&mut x, "client_id=h", &[("authorization", &auth)]);
+    let (mut x, c) = stream_with_small_budget();
     x.drained(c.id);
     let w = x.user("alice", "w", "lab");
     let blob = Value::Binary(vec![7; 1024]);
     for _ in 0..32 {
-        x.send_call(
-            &w,
-            "lab/h",
-            "services.s.f",
-            vec![blob.clone()],
-            None,
-            Promise::None,
-        );
+        send_blob(&mut x, &w, &blob);
         x.drained(c.id);
     }
     let resp = x.resp(c.id);
