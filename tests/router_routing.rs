@@ -167,6 +167,109 @@ fn a_reply_to_a_caller_in_another_workspace_is_delivered() {
     assert_eq!(got[0].str("ws"), Some("lab"));
 }
 
+/// A method frame to `to` that is not a `services.*` call: a callback, an answer, a generator.
+fn session_method(h: &mut Harness, from: &Client, to: &str, method: &str, session: Option<&str>) {
+    let mut main = vec![
+        ("type", "method".into()),
+        ("to", to.into()),
+        ("method", method.into()),
+    ];
+    if let Some(session) = session {
+        main.push(("session", session.into()));
+    }
+    h.send_raw(from, main, Some(mp(json!({"args": [1]}))));
+}
+
+#[test]
+fn session_methods_cross_workspaces_only_between_clients_a_service_call_linked() {
+    let mut h = Harness::new();
+    let provider = h.user("alice", "p", "lab");
+    h.register(&provider, service(&provider, "svc", "public"))
+        .unwrap();
+    h.take_frames(provider.conn);
+    let stranger = h.anonymous("s", None);
+    let caller = h.anonymous("c", None);
+
+    // A stranger cannot push callbacks or answers at a client it never called.
+    session_method(&mut h, &stranger, "lab/p", "abc.resolve", None);
+    session_method(&mut h, &stranger, "lab/p", "abc.next", Some("s1"));
+    assert!(
+        h.take_rpc(&provider).is_empty(),
+        "nothing queued for the provider"
+    );
+    let refused = h.take_peer_not_found(&stranger);
+    assert_eq!(
+        refused.len(),
+        1,
+        "the call with a session is refused at once"
+    );
+    assert_eq!(refused[0].str("session"), Some("s1"));
+    assert!(
+        refused[0]
+            .str("error")
+            .unwrap()
+            .contains("no call with the caller"),
+        "{refused:?}"
+    );
+
+    // A public service call links caller and provider: the answer, later callbacks and
+    // the caller's calls into what the provider returned all flow, both ways.
+    let session = h.send_call(
+        &caller,
+        "lab/p",
+        "services.svc.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    assert_eq!(h.take_rpc(&provider).len(), 1);
+    session_method(
+        &mut h,
+        &provider,
+        &caller.addr(),
+        &format!("{session}.resolve"),
+        None,
+    );
+    session_method(
+        &mut h,
+        &provider,
+        &caller.addr(),
+        &format!("{session}.cb#on_tick"),
+        None,
+    );
+    assert_eq!(
+        h.take_rpc(&caller).len(),
+        2,
+        "answer and a callback after it"
+    );
+    session_method(&mut h, &caller, "lab/p", "gen9.next", Some("c2"));
+    assert_eq!(
+        h.take_rpc(&provider).len(),
+        1,
+        "the caller reaches the returned generator"
+    );
+    assert_eq!(h.router.cross_linked_connections(), 2);
+
+    // The stranger is still not linked, and a link goes when either end leaves.
+    session_method(&mut h, &stranger, "lab/p", "gen9.next", Some("s2"));
+    assert!(h.take_rpc(&provider).is_empty());
+    assert_eq!(h.take_peer_not_found(&stranger).len(), 1);
+    h.disconnect(&caller);
+    assert_eq!(h.router.cross_linked_connections(), 0);
+    let again = h.anonymous("c", None);
+    session_method(
+        &mut h,
+        &provider,
+        &again.addr(),
+        &format!("{session}.cb#on_tick"),
+        None,
+    );
+    assert!(
+        h.take_rpc(&again).is_empty(),
+        "a new client at the address is not linked"
+    );
+}
+
 #[test]
 fn a_broadcast_reaches_only_subscribers_of_the_same_workspace() {
     let mut h = Harness::new();

@@ -17,6 +17,7 @@ mod handshake;
 mod host;
 #[cfg(feature = "http")]
 mod http;
+mod links;
 mod peer;
 mod route;
 
@@ -33,6 +34,7 @@ use crate::registry::{ClientAddr, ConnId, Registry};
 use crate::time::Timestamp;
 
 use calls::{CallTable, ManagerAsks};
+use links::CrossLinks;
 
 /// WebSocket close codes the Router asks drivers to use (protocol.md §1.4).
 pub mod close_code {
@@ -135,6 +137,8 @@ pub struct Router {
     sessions: HashMap<ConnId, Session>,
     calls: CallTable,
     asks: ManagerAsks,
+    /// Pairs of connections in different workspaces a service call has linked.
+    links: CrossLinks,
     manager_addr: String,
     manager_user: Value,
     transmits: VecDeque<Transmit>,
@@ -163,6 +167,7 @@ impl Router {
             sessions: HashMap::new(),
             calls: CallTable::default(),
             asks: ManagerAsks::default(),
+            links: CrossLinks::default(),
             manager_user: User::root().to_value("*"),
             manager_addr,
             config,

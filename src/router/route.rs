@@ -139,6 +139,12 @@ impl Router {
         self.root_direct.len()
     }
 
+    /// Connections linked to some connection of another workspace by a service call (for tests
+    /// and metrics).
+    pub fn cross_linked_connections(&self) -> usize {
+        self.links.len()
+    }
+
     /// The connection of root itself (`default/root` held by the superuser), if connected.
     pub(super) fn root_conn(&self) -> Option<ConnId> {
         let root = ClientAddr::new(crate::auth::DEFAULT_WORKSPACE, ROOT_CLIENT);
@@ -216,7 +222,12 @@ impl Router {
             return;
         }
         if is_method {
-            if let Some(denial) = self.call_denied(sender_ws, &target, &method) {
+            let denied = self.call_denied(sender_ws, &target, &method).or_else(|| {
+                (sender_ws != target.workspace)
+                    .then(|| self.cross_link(sender, callee, &target, &method))
+                    .flatten()
+            });
+            if let Some(denial) = denied {
                 if let Some(session) = session {
                     // peer_id left empty: only this call is rejected, not the caller's other
                     // calls to the same peer.
@@ -292,6 +303,29 @@ impl Router {
         }
     }
 
+    /// Why a method frame from `sender` to `callee` in another workspace is refused, if it is
+    /// (see [`super::links`]): a `services.*` call (already checked by [`Self::call_denied`])
+    /// links the two; anything else needs that link.
+    fn cross_link(
+        &mut self,
+        sender: ConnId,
+        callee: ConnId,
+        target: &ClientAddr,
+        method: &str,
+    ) -> Option<String> {
+        if method.starts_with("services.") {
+            return (!self.links.link(sender, callee)).then(|| {
+                format!(
+                    "Permission denied: {target} or the caller already talks to {} clients of other workspaces",
+                    super::links::MAX_LINKS_PER_CONN
+                )
+            });
+        }
+        (!self.links.linked(sender, callee)).then(|| {
+            format!("Permission denied: {target} is in another workspace and has no call with the caller")
+        })
+    }
+
     /// Tell `conn` that its call `session` cannot complete.
     pub(super) fn peer_not_found(&mut self, conn: ConnId, session: &str, peer: &str, error: &str) {
         let envelope = Envelope::new(
@@ -342,6 +376,7 @@ impl Router {
         });
         self.caches.forget(&addr);
         self.calls.forget_caller(conn);
+        self.links.forget(conn);
         self.root_direct.retain(|(peer, _)| *peer != conn);
         for (caller, call_session, callee) in self.calls.take_for_callee(conn) {
             let error = format!("Peer {callee} disconnected before answering");

@@ -172,3 +172,35 @@ async def test_cannot_register_under_another_clients_id(own_server, connect):
     listed = _ids(await victim.list_services())
     assert any(i.startswith(f"{ws}/{attacker.config.client_id}:mine") for i in listed), listed
     assert not any(":impostor" in i for i in listed), f"impostor service is listed: {listed}"
+
+
+# ---- across workspaces --------------------------------------------------------
+
+
+async def test_a_public_service_calls_back_and_streams_to_a_caller_of_another_workspace(connect):
+    """The server routes non-`services.*` methods across workspaces only between clients a
+    service call linked: the answer, the callbacks the caller passed, and the caller's calls
+    into a generator the provider returned must all still flow."""
+    provider = await connect(client_id=uid("prov"))
+
+    async def notify(callback, n):
+        for i in range(n):
+            await callback(f"tick {i}")
+        return "done"
+
+    async def count(n):
+        for i in range(n):
+            yield i
+
+    info = await provider.register_service(
+        {"id": "ticker", "config": {"visibility": "public"}, "notify": notify, "count": count}
+    )
+    caller = await connect(client_id=uid("caller"))
+    assert caller.config.workspace != provider.config.workspace
+    svc = await caller.get_service(info["id"])
+
+    ticks = []
+    assert await svc.notify(ticks.append, 3) == "done"
+    assert ticks == ["tick 0", "tick 1", "tick 2"]
+    streamed = [i async for i in await svc.count(3)]
+    assert streamed == [0, 1, 2]
