@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::outbox::{Budgets, Outbox};
+use crate::pace::MessageRate;
 
 /// How long a connection asked to close may take to write its close frame before its socket is
 /// dropped anyway (its client may have stopped reading).
@@ -30,6 +31,7 @@ struct State {
 pub(crate) struct Hub {
     state: Mutex<State>,
     budgets: Arc<Budgets>,
+    message_rate: Option<MessageRate>,
     next_conn: AtomicU64,
     next_http: AtomicU64,
     deadline: watch::Sender<Option<Timestamp>>,
@@ -43,9 +45,14 @@ fn now() -> Timestamp {
 }
 
 impl Hub {
-    pub(crate) fn new(config: Config, budgets: Arc<Budgets>) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        budgets: Arc<Budgets>,
+        message_rate: Option<MessageRate>,
+    ) -> Self {
         Self {
             budgets,
+            message_rate,
             state: Mutex::new(State {
                 router: Router::new(config),
                 outboxes: HashMap::new(),
@@ -123,6 +130,11 @@ impl Hub {
     /// The outbox budgets new connections share.
     pub(crate) fn budgets(&self) -> &Arc<Budgets> {
         &self.budgets
+    }
+
+    /// The rate each WebSocket connection's messages are read at, if limited.
+    pub(crate) fn message_rate(&self) -> Option<MessageRate> {
+        self.message_rate
     }
 
     /// A socket sent its authentication frame.

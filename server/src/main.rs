@@ -9,6 +9,7 @@ mod accept;
 mod driver;
 mod http;
 mod outbox;
+mod pace;
 mod ws;
 
 use std::io::Write;
@@ -80,6 +81,13 @@ struct Args {
     /// disconnects the client it was for.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     outbox_total_bytes: usize,
+    /// Messages per second each WebSocket client may send on average; past its burst, its next
+    /// message is read when due (the client is slowed down, not cut off). 0: no limit.
+    #[arg(long, default_value_t = 20_000.0)]
+    message_rate: f64,
+    /// Messages a WebSocket client may send at once before `--message-rate` paces it.
+    #[arg(long, default_value_t = 20_000.0)]
+    message_burst: f64,
     /// Bytes all unfinished `message_cache` uploads together may hold.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     upload_total_bytes: usize,
@@ -160,7 +168,11 @@ async fn main() -> std::io::Result<()> {
     });
 
     let budgets = outbox::Budgets::new(args.outbox_bytes, args.outbox_total_bytes);
-    let hub = Arc::new(driver::Hub::new(config, budgets));
+    let message_rate = (args.message_rate > 0.0).then_some(pace::MessageRate {
+        per_second: args.message_rate,
+        burst: args.message_burst.max(1.0),
+    });
+    let hub = Arc::new(driver::Hub::new(config, budgets, message_rate));
     let timer = tokio::spawn(driver::run_timer(hub.clone()));
     let app = http::router(hub.clone());
 

@@ -14,6 +14,7 @@ use tracing::debug;
 use crate::accept::Slot;
 use crate::driver::Hub;
 use crate::outbox::Outbound;
+use crate::pace::Pace;
 
 /// How long a new socket may take to send its authentication frame.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,22 +105,23 @@ async fn serve(socket: WebSocket, hub: Arc<Hub>) {
             }
         }
     };
+    let mut pace = hub.message_rate().map(Pace::new);
     let reader = async {
         loop {
-            match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
-                Ok(Some(Ok(Message::Binary(bytes)))) => {
-                    hub.message(conn, Frame::Binary(bytes.into()))
-                }
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    hub.message(conn, Frame::Text(text.to_string()))
-                }
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            let frame = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
+                Ok(Some(Ok(Message::Binary(bytes)))) => Frame::Binary(bytes.into()),
+                Ok(Some(Ok(Message::Text(text)))) => Frame::Text(text.to_string()),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
                 Ok(Some(Ok(Message::Close(_)))) => return ReaderEnd::ClientClosed,
                 Ok(Some(Err(_)) | None) => return ReaderEnd::Gone,
                 Err(_) => {
                     debug!(%conn, "idle timeout");
                     return ReaderEnd::Gone;
                 }
+            };
+            hub.message(conn, frame);
+            if let Some(pace) = &mut pace {
+                pace.take().await;
             }
         }
     };

@@ -146,3 +146,25 @@ def _rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+async def test_a_client_over_its_message_rate_is_slowed_down_not_cut_off(limited_server):
+    srv = limited_server("--message-rate", "50", "--message-burst", "10")
+    ws_url = srv.url.replace("http://", "ws://") + "/ws"
+    async with websockets.connect(ws_url) as fast:
+        await fast.send(json.dumps({"client_id": uid("fast")}))
+        assert json.loads(await asyncio.wait_for(fast.recv(), timeout=5))["type"] == "connection_info"
+        started = time.monotonic()
+        for _ in range(110):
+            await fast.send(json.dumps({"type": "ping"}))
+        # 10 pass at once, the other 100 at 50 a second: the server cannot have answered them
+        # all in under 2 s, and meanwhile everyone else is served as usual.
+        assert await _echo_works(srv.url) < 1.0
+        pongs = 0
+        while pongs < 110:
+            reply = json.loads(await asyncio.wait_for(fast.recv(), timeout=5))
+            pongs += reply["type"] == "pong"
+        elapsed = time.monotonic() - started
+        assert 1.8 < elapsed < 4.0, f"110 pings answered in {elapsed:.2f} s"
+        await fast.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(fast.recv(), timeout=5))["type"] == "pong"
