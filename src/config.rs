@@ -36,6 +36,9 @@ pub struct Limits {
     pub user_registry_bytes: usize,
     /// Bytes of service records the whole registry may hold.
     pub registry_bytes: usize,
+    /// Bytes of service records one `list_services` may answer with: past it the listing is
+    /// refused (narrow the query), so no single call makes the Router clone and encode more.
+    pub listing_bytes: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
             service_bytes: 1024 * 1024,
             user_registry_bytes: 16 * 1024 * 1024,
             registry_bytes: 256 * 1024 * 1024,
+            listing_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -875,3 +875,34 @@ fn service_records_are_bounded_per_record_per_user_and_in_all() {
     h.register(&bob, sized_service(&bob, "after", 1_900))
         .unwrap();
 }
+
+#[test]
+fn a_listing_over_its_budget_is_refused_before_anything_is_copied() {
+    let mut config = Config::new(URL, SECRET, 7);
+    config.limits.listing_bytes = 5_000;
+    let mut h = Harness::with_config(config);
+    let alice = h.user("alice", "a", "lab");
+    let bob = h.user("bob", "b", "lab");
+    for name in ["s1", "s2"] {
+        h.register(&alice, sized_service(&alice, name, 1_900))
+            .unwrap();
+    }
+    h.register(&bob, sized_service(&bob, "s3", 1_900)).unwrap();
+    // Three records of ~2 KiB, plus each client's small built-in: over 5,000 bytes together.
+    let err = h
+        .call_manager(&alice, "list_services", vec!["lab/*:*".into()], None)
+        .unwrap_err();
+    assert!(err.contains("narrow the query"), "{err}");
+    assert!(err.contains("more than the 5000"), "{err}");
+    // A narrower query fits, and is answered in full.
+    let mine = h
+        .call_manager(&alice, "list_services", vec!["lab/a:*".into()], None)
+        .unwrap();
+    let names: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"s1") && names.contains(&"s2"), "{names:?}");
+}

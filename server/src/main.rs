@@ -100,6 +100,10 @@ struct Args {
     /// Bytes of service records the whole server may hold.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     registry_bytes: usize,
+    /// Bytes of service records one `list_services` may answer with; a larger listing is
+    /// refused with a request to narrow the query.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    listing_bytes: usize,
 }
 
 #[global_allocator]
@@ -158,6 +162,7 @@ async fn main() -> std::io::Result<()> {
         service_bytes: args.service_bytes,
         user_registry_bytes: args.user_registry_bytes,
         registry_bytes: args.registry_bytes,
+        listing_bytes: args.listing_bytes,
     };
     config.http.max_body = args.max_body;
     config.http.rpc_stream_buffer = args.rpc_stream_buffer;

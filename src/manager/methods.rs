@@ -523,9 +523,19 @@ fn list_services(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result<
                 .as_deref()
                 .is_none_or(|t| t == r.service_type)
         })
-        .map(|r| r.info.clone())
-        .collect();
-    Ok(Value::Array(found))
+        .collect::<Vec<_>>();
+    // Sized before anything is cloned: the records know their encoded size.
+    let bytes: usize = found.iter().map(|r| r.bytes).sum();
+    let budget = env.config.limits.listing_bytes;
+    if bytes > budget {
+        return Err(invalid(format!(
+            "list_services: the {} matching services take {bytes} bytes, more than the {budget} a listing may; narrow the query (a workspace, client, type or visibility)",
+            found.len()
+        )));
+    }
+    Ok(Value::Array(
+        found.into_iter().map(|r| r.info.clone()).collect(),
+    ))
 }
 
 fn list_clients(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result<Value> {

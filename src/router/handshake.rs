@@ -13,6 +13,10 @@ use crate::time::Timestamp;
 
 /// Text frames longer than this are ignored, as both reference servers do.
 const MAX_CONTROL_FRAME: usize = 1000;
+/// Largest hello accepted: its four fields hold two tokens of at most 8 KiB ([`jwt::MAX_TOKEN_LEN`])
+/// and two ids, so anything near this is not a client; parsing megabytes of JSON would hold the
+/// Router's lock for every other client.
+const MAX_HELLO_BYTES: usize = 64 * 1024;
 
 /// A refusal: close code and the message the client is shown.
 pub(super) struct Refusal(pub(super) u16, pub(super) String);
@@ -53,6 +57,12 @@ fn text_field<'a>(hello: &'a serde_json::Value, key: &str) -> Result<Option<&'a 
 
 /// The WebSocket hello frame: a JSON object with string (or null) fields.
 fn parse_hello(text: &str) -> Result<Hello, Refusal> {
+    if text.len() > MAX_HELLO_BYTES {
+        return Err(Refusal(
+            close_code::POLICY_VIOLATION,
+            format!("invalid authentication payload: over {MAX_HELLO_BYTES} bytes"),
+        ));
+    }
     let hello: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         Refusal(
             close_code::UNSUPPORTED_DATA,
