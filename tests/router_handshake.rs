@@ -220,7 +220,7 @@ fn an_oversized_hello_is_refused_unparsed() {
     let mut h = Harness::new();
     let padding = "x".repeat(70 * 1024);
     let (code, message) = h.connect_err(&format!(r#"{{"client_id":"c","pad":"{padding}"}}"#));
-    assert_eq!(code, hypha_core::close_code::POLICY_VIOLATION);
+    assert_eq!(code, close_code::POLICY_VIOLATION);
     assert!(message.contains("over 65536 bytes"), "{message}");
     // A hello with a token-sized field still gets in.
     let token_sized = "y".repeat(8 * 1024);
