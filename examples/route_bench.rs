@@ -97,8 +97,8 @@ fn run(label: &str, arg: Value, rounds: u32) {
     let mut bytes = 0usize;
     for i in 0..rounds {
         let (call, reply) = &frames[i as usize % frames.len()];
-        router.handle_message(now, ConnId(2), Frame::Binary(call.clone()));
-        router.handle_message(now, ConnId(1), Frame::Binary(reply.clone()));
+        router.handle_message(now, ConnId(2), Frame::Binary(call.clone().into()));
+        router.handle_message(now, ConnId(1), Frame::Binary(reply.clone().into()));
         while let Some(t) = router.poll_transmit() {
             if let Frame::Binary(b) = t.frame {
                 bytes += b.len();

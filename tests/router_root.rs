@@ -206,8 +206,11 @@ fn calls_to_roots_own_address_are_remembered_within_a_budget() {
         )
     };
     for i in 0..100_050 {
-        h.router
-            .handle_message(h.now, flooder.conn, hypha_core::Frame::Binary(frame(i)));
+        h.router.handle_message(
+            h.now,
+            flooder.conn,
+            hypha_core::Frame::Binary(frame(i).into()),
+        );
         while h.router.poll_transmit().is_some() {}
     }
     assert_eq!(h.router.root_calls_remembered(), 100_000);

@@ -167,6 +167,48 @@ fn a_reply_to_a_caller_in_another_workspace_is_delivered() {
     assert_eq!(got[0].str("ws"), Some("lab"));
 }
 
+#[test]
+fn one_broadcast_or_notice_to_many_subscribers_is_one_buffer() {
+    let mut h = Harness::new();
+    let sender = h.user("alice", "s", "lab");
+    let fans: Vec<Client> = (0..3)
+        .map(|i| h.user("alice", &format!("fan{i}"), "lab"))
+        .collect();
+    for fan in &fans {
+        h.subscribe(fan, &["news", "service_added"]);
+        h.take_frames(fan.conn);
+    }
+    // The address each copy points at: the same for all, or a big event to many subscribers
+    // would be copied once per subscriber.
+    let shared = |h: &mut Harness| -> Vec<*const u8> {
+        fans.iter()
+            .map(
+                |fan| match h.inbox.remove(&fan.conn).unwrap_or_default().as_slice() {
+                    [Frame::Binary(bytes)] => bytes.as_ptr(),
+                    other => panic!("expected one frame, got {other:?}"),
+                },
+            )
+            .collect()
+    };
+    h.send_raw(
+        &sender,
+        vec![("type", "news".into()), ("to", "*".into())],
+        Some(mp(json!({"big": "x".repeat(100_000)}))),
+    );
+    let copies = shared(&mut h);
+    assert!(
+        copies.iter().all(|p| *p == copies[0]),
+        "broadcast copied per subscriber"
+    );
+    h.register(&sender, service(&sender, "svc", "public"))
+        .unwrap();
+    let copies = shared(&mut h);
+    assert!(
+        copies.iter().all(|p| *p == copies[0]),
+        "notice copied per subscriber"
+    );
+}
+
 /// A method frame to `to` that is not a `services.*` call: a callback, an answer, a generator.
 fn session_method(h: &mut Harness, from: &Client, to: &str, method: &str, session: Option<&str>) {
     let mut main = vec![

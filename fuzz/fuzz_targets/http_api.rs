@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
             8 => d.advance(u64::from(ops::number(payload) % 3_600_000)),
             9 => d.serve(p, Answer::Resolve),
             10 => d.serve(p, Answer::Reject),
-            11 if d.is_open(p) => d.send(p, Frame::Binary(payload.to_vec())),
+            11 if d.is_open(p) => d.send(p, Frame::Binary(payload.to_vec().into())),
             12 => {
                 d.disconnect(p);
                 p = provider(&mut d, false);

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         let slot = usize::from(code >> 3) % slots.len();
         let conn = slots[slot].1;
         match code & 7 {
-            0 => d.send(conn, Frame::Binary(payload.to_vec())),
+            0 => d.send(conn, Frame::Binary(payload.to_vec().into())),
             1 => d.send(
                 conn,
                 Frame::Text(String::from_utf8_lossy(payload).into_owned()),

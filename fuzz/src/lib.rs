@@ -448,12 +448,12 @@ impl Driver {
             args,
             Some(&session),
         );
-        self.send(conn, Frame::Binary(bytes));
+        self.send(conn, Frame::Binary(bytes.into()));
         let resolve = format!("{session}.resolve");
         let frames = self.inbox.remove(&conn).unwrap_or_default();
         frames.iter().any(|f| match f {
             Frame::Binary(b) => {
-                Envelope::decode(b.clone()).is_ok_and(|e| e.str("method") == Some(resolve.as_str()))
+                Envelope::decode(b.to_vec()).is_ok_and(|e| e.str("method") == Some(resolve.as_str()))
             }
             Frame::Text(_) => false,
         })
@@ -471,7 +471,7 @@ impl Driver {
             let mut any = false;
             for f in frames {
                 let Frame::Binary(bytes) = f else { continue };
-                let Ok(env) = Envelope::decode(bytes) else {
+                let Ok(env) = Envelope::decode(bytes.into()) else {
                     continue;
                 };
                 let (Some("method"), Some(session), Some(method), Some(from)) = (
@@ -592,7 +592,7 @@ impl Driver {
             ],
             Some(Value::Map(vec![("args".into(), Value::Array(vec![value]))])),
         );
-        self.send(conn, Frame::Binary(bytes));
+        self.send(conn, Frame::Binary(bytes.into()));
     }
 
     /// Call a function value (`{_rtarget, _rmethod}`) handed to `conn`, fire-and-forget.
@@ -606,7 +606,7 @@ impl Driver {
         let session = self.session();
         let bytes = call(target, method, vec![arg], Some(&session));
         if self.is_open(conn) {
-            self.send(conn, Frame::Binary(bytes));
+            self.send(conn, Frame::Binary(bytes.into()));
         }
     }
 
@@ -686,7 +686,7 @@ fn map_get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
 fn describe(frame: &Frame) -> String {
     match frame {
         Frame::Text(text) => text.clone(),
-        Frame::Binary(bytes) => match Envelope::decode(bytes.clone()) {
+        Frame::Binary(bytes) => match Envelope::decode(bytes.to_vec()) {
             Ok(env) => format!("{:?} {:?}", env.main(), env.decode_payload()),
             Err(e) => format!("undecodable: {e}"),
         },
@@ -703,7 +703,7 @@ pub fn check_frame(frame: &Frame) {
             });
         }
         Frame::Binary(bytes) => {
-            let env = Envelope::decode(bytes.clone()).unwrap_or_else(|e| {
+            let env = Envelope::decode(bytes.to_vec()).unwrap_or_else(|e| {
                 panic!("the Router sent an undecodable frame ({e}): {bytes:?}")
             });
             env.decode_payload().unwrap_or_else(|e| {

@@ -167,7 +167,7 @@ mod tests {
     use super::*;
 
     fn frame(len: usize) -> Frame {
-        Frame::Binary(vec![0; len])
+        Frame::Binary(vec![0; len].into())
     }
 
     #[test]

@@ -85,7 +85,7 @@ async fn serve(socket: WebSocket, hub: Arc<Hub>) {
             let mut next = Some(first);
             while let Some(out) = next.take() {
                 let message = match out {
-                    Outbound::Frame(Frame::Binary(bytes)) => Message::Binary(bytes.into()),
+                    Outbound::Frame(Frame::Binary(bytes)) => Message::Binary(bytes),
                     Outbound::Frame(Frame::Text(text)) => Message::Text(text.into()),
                     Outbound::Close(code, reason) => {
                         // After the client's own close frame the socket refuses ours but still
@@ -109,7 +109,7 @@ async fn serve(socket: WebSocket, hub: Arc<Hub>) {
     let reader = async {
         loop {
             let frame = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
-                Ok(Some(Ok(Message::Binary(bytes)))) => Frame::Binary(bytes.into()),
+                Ok(Some(Ok(Message::Binary(bytes)))) => Frame::Binary(bytes),
                 Ok(Some(Ok(Message::Text(text)))) => Frame::Text(text.to_string()),
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
                 Ok(Some(Ok(Message::Close(_)))) => return ReaderEnd::ClientClosed,

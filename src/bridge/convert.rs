@@ -59,7 +59,7 @@ pub(crate) fn get_strings(options: &JsValue, key: &str) -> Result<Vec<String>, J
 pub(crate) fn frame_to_js(frame: Frame) -> JsValue {
     match frame {
         Frame::Text(text) => text.into(),
-        Frame::Binary(bytes) => Uint8Array::from(bytes.as_slice()).into(),
+        Frame::Binary(bytes) => Uint8Array::from(&bytes[..]).into(),
     }
 }
 

@@ -151,9 +151,9 @@ impl HyphaServer {
         let frame = if let Some(text) = data.as_string() {
             Frame::Text(text)
         } else if data.is_instance_of::<Uint8Array>() {
-            Frame::Binary(Uint8Array::from(data).to_vec())
+            Frame::Binary(Uint8Array::from(data).to_vec().into())
         } else if data.is_instance_of::<js_sys::ArrayBuffer>() {
-            Frame::Binary(Uint8Array::new(&data).to_vec())
+            Frame::Binary(Uint8Array::new(&data).to_vec().into())
         } else {
             return Err(bridge_error(
                 ErrorCode::NotAFrame,

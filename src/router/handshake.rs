@@ -357,7 +357,7 @@ impl Router {
         }
         match frame {
             Frame::Text(text) => self.handle_control(now, conn, &text),
-            Frame::Binary(bytes) => self.route(now, conn, bytes),
+            Frame::Binary(bytes) => self.route(now, conn, bytes.into()),
         }
         #[cfg(feature = "http")]
         self.pump_http(now);

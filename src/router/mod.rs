@@ -64,8 +64,9 @@ fn is_router_conn(conn: ConnId) -> bool {
 pub enum Frame {
     /// A text frame: handshake and control messages (JSON).
     Text(String),
-    /// A binary frame: every RPC message (msgpack).
-    Binary(Vec<u8>),
+    /// A binary frame: every RPC message (msgpack). Shared: the same event to a thousand
+    /// subscribers is one allocation.
+    Binary(bytes::Bytes),
 }
 
 /// A frame the driver must deliver to a connection.
@@ -314,7 +315,7 @@ impl Router {
         #[cfg(feature = "http")]
         if http::is_peer_conn(conn) {
             if let Frame::Binary(bytes) = frame {
-                if let Ok(envelope) = crate::wire::Envelope::decode(bytes) {
+                if let Ok(envelope) = crate::wire::Envelope::decode(bytes.into()) {
                     self.http.inbox.push_back((conn, envelope));
                 }
             }
@@ -331,7 +332,7 @@ impl Router {
             self.http.inbox.push_back((conn, envelope));
             return;
         }
-        self.send(conn, Frame::Binary(envelope.encode()));
+        self.send(conn, Frame::Binary(envelope.encode().into()));
     }
 
     fn send_text(&mut self, conn: ConnId, json: serde_json::Value) {
@@ -351,6 +352,7 @@ impl Router {
                 None,
             )
             .encode();
+            let frame = bytes::Bytes::from(frame);
             let recipients: Vec<ConnId> = self
                 .registry
                 .clients_in(&notice.workspace)

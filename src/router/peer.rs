@@ -211,7 +211,7 @@ impl Router {
         let method = format!("{session}.heartbeat");
         let from = self.answering_as(requester).to_owned();
         let frame = self.manager_frame(&from, &requester.addr, method, None, &payload);
-        self.send(requester.conn, Frame::Binary(frame));
+        self.send(requester.conn, Frame::Binary(frame.into()));
     }
 
     /// Resolve or reject the requester's promise, if it asked for an answer.
@@ -227,7 +227,7 @@ impl Router {
         if frame.len() > LONG_MESSAGE_CHUNK + 1024 && !self.is_own_peer(requester.conn) {
             return self.upload(now, requester, frame);
         }
-        self.send(requester.conn, Frame::Binary(frame));
+        self.send(requester.conn, Frame::Binary(frame.into()));
     }
 
     /// Deliver `frame` to the requester through its own `message_cache` (`create`, `set` per
@@ -282,7 +282,7 @@ impl Router {
         payload: Value,
     ) {
         let frame = self.manager_frame(&self.manager_addr, to, method, session, &payload);
-        self.send(conn, Frame::Binary(frame));
+        self.send(conn, Frame::Binary(frame.into()));
     }
 
     /// A `method` frame from the manager to `to`, stamped with the recipient's own workspace and

@@ -170,7 +170,7 @@ impl Router {
             return;
         };
         envelope.set("to", format!("{workspace}/*").into());
-        let frame = envelope.encode();
+        let frame = bytes::Bytes::from(envelope.encode());
         let recipients: Vec<ConnId> = self
             .registry
             .clients_in(workspace)
@@ -337,7 +337,7 @@ impl Router {
             ],
             None,
         );
-        self.send(conn, Frame::Binary(envelope.encode()));
+        self.send(conn, Frame::Binary(envelope.encode().into()));
     }
 
     /// The transport of `conn` closed (or the driver closed it after an [`Event::Close`]).

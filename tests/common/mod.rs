@@ -214,7 +214,7 @@ pub(crate) fn decode(frame: &Frame) -> Msg {
         ),
         Frame::Binary(bytes) => {
             let envelope =
-                Envelope::decode(bytes.clone()).expect("router sent an undecodable binary frame");
+                Envelope::decode(bytes.to_vec()).expect("router sent an undecodable binary frame");
             let main = Json::Object(
                 envelope
                     .main()
@@ -492,7 +492,7 @@ impl Harness {
     /// A binary frame from `conn`.
     pub(crate) fn send_bytes(&mut self, conn: ConnId, bytes: Vec<u8>) {
         self.router
-            .handle_message(self.now, conn, Frame::Binary(bytes));
+            .handle_message(self.now, conn, Frame::Binary(bytes.into()));
         self.drive();
     }
 

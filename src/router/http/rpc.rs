@@ -408,7 +408,7 @@ impl Router {
         if self.http.next_ping.is_none_or(|at| at > now) {
             return;
         }
-        let ping = control_message(r#"{"type":"ping"}"#);
+        let ping = bytes::Bytes::from(control_message(r#"{"type":"ping"}"#));
         let conns: Vec<ConnId> = self.http.streams.keys().copied().collect();
         for conn in conns {
             self.rpc_stream_write(conn, Frame::Binary(ping.clone()));
