@@ -12,7 +12,7 @@ use hypha_core::{close_code, Config, ConnId, Event, Frame, Router, Timestamp};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::outbox::{Budgets, Outbox};
+use crate::outbox::{push_or_evict, Budgets, Outbox};
 use crate::pace::MessageRate;
 
 /// How long a connection asked to close may take to write its close frame before its socket is
@@ -200,9 +200,16 @@ impl Hub {
     fn drain_once(&self, state: &mut State) -> Vec<ConnId> {
         let mut too_slow = Vec::new();
         while let Some(transmit) = state.router.poll_transmit() {
-            if let Some(outbox) = state.outboxes.get(&transmit.conn) {
-                if outbox.push(transmit.frame).is_err() && !too_slow.contains(&transmit.conn) {
-                    too_slow.push(transmit.conn);
+            let conn = transmit.conn;
+            if too_slow.contains(&conn) {
+                continue;
+            }
+            if let Some(outbox) = state.outboxes.get(&conn) {
+                let others = state.outboxes.iter().map(|(c, o)| (*c, o));
+                match push_or_evict(outbox, transmit.frame, others) {
+                    Ok(None) => {}
+                    Ok(Some(evicted)) => too_slow.push(evicted),
+                    Err(_) => too_slow.push(conn),
                 }
             }
         }
