@@ -10,7 +10,9 @@ Prints, for a fresh server each time:
 
 Attacks: half-sent HTTP requests; more connections than the limit; clients that stop reading
 while another floods them; `message_cache` uploads never processed; oversized and numerous
-service records; a listing asked for over and over by a client that never reads.
+service records; a listing asked for over and over by a client that never reads; large events
+to many subscribers that never read; a client sending small frames as fast as it can; frames
+pushed at a client of another workspace; oversized hellos; 50,000 services listed at once.
 """
 
 from __future__ import annotations
@@ -304,6 +306,130 @@ async def listing_amplifier(server: Server, seconds=5.0) -> dict:
     return {"listings_asked": sent, "asker_dropped": dropped}
 
 
+async def joined(server: Server, n: int, **options) -> tuple[list, dict, str]:
+    """`n` raw clients in one (anonymous) workspace, the last one's connection_info, and a
+    token for the workspace."""
+    owner = await connect_to_server({"server_url": server.url})
+    token, workspace = await owner.generate_token(), owner.config.workspace
+    await owner.disconnect()
+    conns = []
+    info = {}
+    for _ in range(n):
+        ws, info = await hello(server, token=token, workspace=workspace, options=options)
+        conns.append(ws)
+    return conns, info, token
+
+
+def abort(ws) -> None:
+    """Drop a client's socket without the closing handshake (a client that does not read
+    would make a clean close wait for its timeout)."""
+    ws.transport.abort()
+
+
+async def clients_left(server: Server, workspace: str, token: str) -> int:
+    client = await connect_to_server({"server_url": server.url, "token": token, "workspace": workspace})
+    try:
+        return len(await client.list_clients()) - 1
+    finally:
+        await client.disconnect()
+
+
+async def fan_out(server: Server, subscribers=200, events=10) -> dict:
+    # Subscribers that never read; one client of their workspace broadcasts 1 MiB events.
+    subs, info, token = await joined(server, subscribers, max_queue=1)
+    manager = f"*/{info['manager_id']}"
+    for i, ws in enumerate(subs):
+        await ws.send(call(manager, "services.default.subscribe", f"sub{i}", [["news"]]))
+    sender, _ = await hello(server, token=token, workspace=info["workspace"])
+    event = msgpack.packb({"type": "news", "to": "*", "data": b"\2" * MiB})
+    for _ in range(events):
+        await sender.send(event)
+    await asyncio.sleep(2)
+    left = await clients_left(server, info["workspace"], token) - 1
+    for ws in subs:
+        abort(ws)
+    abort(sender)
+    return {"subscribers": subscribers, "events_mib": events,
+            "subscribers_dropped": subscribers - left}
+
+
+async def message_flood(server: Server, seconds=5.0) -> dict:
+    # One client sends small frames as fast as it can (events nobody subscribed to).
+    ws, _ = await hello(server)
+    frame = msgpack.packb({"type": "nobody-listens", "to": "*"})
+    sent = 0
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        for _ in range(1000):
+            await ws.send(frame)
+        sent += 1000
+    await ws.close()
+    return {"frames_sent": sent, "per_second": round(sent / (time.monotonic() - started))}
+
+
+async def cross_workspace_push(server: Server, mib=200) -> dict:
+    # A stranger pushes 1 MiB "answers" at a client of another workspace that does not read.
+    (victim,), info, token = await joined(server, 1, max_queue=1)
+    stranger, _ = await hello(server)
+    frame = call(f"{info['workspace']}/{info['client_id']}", "abc.resolve", None, [b"\3" * MiB])
+    for _ in range(mib):
+        await stranger.send(frame)
+    await asyncio.sleep(1)
+    victim_dropped = await clients_left(server, info["workspace"], token) == 0
+    abort(victim)
+    abort(stranger)
+    return {"pushed_mib": mib, "victim_dropped": victim_dropped}
+
+
+async def oversized_hellos(server: Server, n=20) -> dict:
+    refused = 0
+    started = time.monotonic()
+    big = json.dumps({"client_id": "x", "pad": "z" * (15 * MiB)})
+    for _ in range(n):
+        ws = await websockets.connect(server.ws, max_size=None)
+        await ws.send(big)
+        try:
+            reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+            refused += reply.get("type") == "error"
+        except websockets.ConnectionClosed:
+            refused += 1
+        await ws.close()
+    return {"hellos_15_mib": n, "refused": refused,
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+async def many_services_listed(server: Server, services=50_000, owners=50, asks=20) -> dict:
+    # 50,000 small public services from 50 clients (1,000 each, the per-client limit), then
+    # `list_services('*')` asked over and over: each answer would be ~22 MB.
+    per_owner = services // owners
+    conns = []
+    for _ in range(owners):
+        ws, info = await hello(server)
+        conns.append(ws)
+        for i in range(per_owner):
+            service = {"id": f"{info['workspace']}/{info['client_id']}:s{i}", "name": f"s{i}",
+                       "type": "generic", "description": "d" * 300, "config": {"visibility": "public"}}
+            await ws.send(call(f"*/{info['manager_id']}", "services.default.register_service",
+                               f"r{i}", [service]))
+        for _ in range(per_owner):
+            await asyncio.wait_for(ws.recv(), timeout=30)
+    asker, info = await hello(server)
+    slowest = 0.0
+    refused = 0
+    for i in range(asks):
+        started = time.monotonic()
+        await asker.send(call(f"*/{info['manager_id']}", "services.default.list_services",
+                              f"l{i}", ["*"]))
+        reply = msgpack.Unpacker()
+        reply.feed(await asyncio.wait_for(asker.recv(), timeout=30))
+        refused += str(next(reply).get("method", "")).endswith(".reject")
+        slowest = max(slowest, time.monotonic() - started)
+    for ws in conns + [asker]:
+        await ws.close()
+    return {"services": services, "listings": asks, "refused": refused,
+            "slowest_answer_s": round(slowest, 3)}
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -311,11 +437,13 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--server", default=os.path.join(ROOT, "target/release/hypha-core-server"))
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    parser.add_argument("--only", help="run only the attacks whose name contains this")
     args = parser.parse_args()
     quick = args.quick
     results = []
-    results.append(("idle", await idle_cost(args.server, 300 if quick else 3000)))
-    results.append(("churn", await churn(args.server, 1000 if quick else 10_000, 200)))
+    if not args.only:
+        results.append(("idle", await idle_cost(args.server, 300 if quick else 3000)))
+        results.append(("churn", await churn(args.server, 1000 if quick else 10_000, 200)))
     attacks = [
         ("half-sent requests", half_sent_requests, ()),
         ("client that stops reading, flooded", flood_non_reader, ()),
@@ -323,8 +451,15 @@ async def main():
         ("1 MiB service records", service_hoard, ()),
         ("200 KiB service records", lambda s: service_hoard(s, kib=200), ()),
         ("listing asked by a non-reader", listing_amplifier, ()),
+        ("1 MiB events to 200 non-readers", fan_out, ()),
+        ("small frames as fast as possible", message_flood, ()),
+        ("pushes into another workspace", cross_workspace_push, ()),
+        ("15 MiB hellos", oversized_hellos, ()),
+        ("50,000 services listed", many_services_listed, ()),
     ]
     for name, attack, server_args in attacks:
+        if args.only and args.only not in name:
+            continue
         results.append((name, await under_attack(args.server, name, attack, server_args)))
     for name, figures in results:
         print(f"{name:40} {json.dumps(figures)}")
