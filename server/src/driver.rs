@@ -12,8 +12,8 @@ use hypha_core::{close_code, Config, ConnId, Event, Frame, Router, Timestamp};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::outbox::{push_or_evict, Budgets, Outbox};
-use crate::pace::MessageRate;
+use crate::outbox::{frame_len, push_or_evict, Budgets, Outbox};
+use crate::pace::InputRates;
 
 /// How long a connection asked to close may take to write its close frame before its socket is
 /// dropped anyway (its client may have stopped reading).
@@ -31,7 +31,7 @@ struct State {
 pub(crate) struct Hub {
     state: Mutex<State>,
     budgets: Arc<Budgets>,
-    message_rate: Option<MessageRate>,
+    input_rates: InputRates,
     next_conn: AtomicU64,
     next_http: AtomicU64,
     deadline: watch::Sender<Option<Timestamp>>,
@@ -45,14 +45,10 @@ fn now() -> Timestamp {
 }
 
 impl Hub {
-    pub(crate) fn new(
-        config: Config,
-        budgets: Arc<Budgets>,
-        message_rate: Option<MessageRate>,
-    ) -> Self {
+    pub(crate) fn new(config: Config, budgets: Arc<Budgets>, input_rates: InputRates) -> Self {
         Self {
             budgets,
-            message_rate,
+            input_rates,
             state: Mutex::new(State {
                 router: Router::new(config),
                 outboxes: HashMap::new(),
@@ -132,9 +128,9 @@ impl Hub {
         &self.budgets
     }
 
-    /// The rate each WebSocket connection's messages are read at, if limited.
-    pub(crate) fn message_rate(&self) -> Option<MessageRate> {
-        self.message_rate
+    /// The rates each WebSocket connection's input is read at.
+    pub(crate) fn input_rates(&self) -> InputRates {
+        self.input_rates
     }
 
     /// A socket sent its authentication frame.
@@ -147,10 +143,11 @@ impl Hub {
         conn
     }
 
-    pub(crate) fn message(&self, conn: ConnId, frame: Frame) {
+    /// A frame from `conn`; returns the bytes it made the server queue for WebSocket clients.
+    pub(crate) fn message(&self, conn: ConnId, frame: Frame) -> usize {
         let mut state = self.lock();
         state.router.handle_message(now(), conn, frame);
-        self.drain(&mut state);
+        self.drain(&mut state)
     }
 
     pub(crate) fn disconnect(&self, conn: ConnId) {
@@ -176,9 +173,12 @@ impl Hub {
     }
 
     /// Deliver everything the Router produced, then re-arm the timer.
-    fn drain(&self, state: &mut State) {
+    /// Returns the bytes queued for WebSocket clients.
+    fn drain(&self, state: &mut State) -> usize {
+        let mut queued = 0;
         loop {
-            let too_slow = self.drain_once(state);
+            let (too_slow, bytes) = self.drain_once(state);
+            queued += bytes;
             if too_slow.is_empty() {
                 break;
             }
@@ -194,11 +194,14 @@ impl Hub {
             }
         }
         self.rearm(state, false);
+        queued
     }
 
-    /// Deliver what the Router produced; the connections whose outbox refused a frame.
-    fn drain_once(&self, state: &mut State) -> Vec<ConnId> {
+    /// Deliver what the Router produced; the connections whose outbox refused a frame, and the
+    /// bytes queued for WebSocket clients.
+    fn drain_once(&self, state: &mut State) -> (Vec<ConnId>, usize) {
         let mut too_slow = Vec::new();
+        let mut queued = 0;
         while let Some(transmit) = state.router.poll_transmit() {
             let conn = transmit.conn;
             if too_slow.contains(&conn) {
@@ -206,9 +209,13 @@ impl Hub {
             }
             if let Some(outbox) = state.outboxes.get(&conn) {
                 let others = state.outboxes.iter().map(|(c, o)| (*c, o));
+                let len = frame_len(&transmit.frame);
                 match push_or_evict(outbox, transmit.frame, others) {
-                    Ok(None) => {}
-                    Ok(Some(evicted)) => too_slow.push(evicted),
+                    Ok(None) => queued += len,
+                    Ok(Some(evicted)) => {
+                        queued += len;
+                        too_slow.push(evicted);
+                    }
                     Err(_) => too_slow.push(conn),
                 }
             }
@@ -250,7 +257,7 @@ impl Hub {
                 Event::ServiceAdded { .. } | Event::ServiceRemoved { .. } => {}
             }
         }
-        too_slow
+        (too_slow, queued)
     }
 
     /// Point the timer at the Router's next deadline. After an input, only an earlier deadline

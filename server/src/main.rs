@@ -88,6 +88,14 @@ struct Args {
     /// Messages a WebSocket client may send at once before `--message-rate` paces it.
     #[arg(long, default_value_t = 20_000.0)]
     message_burst: f64,
+    /// Bytes per second a WebSocket client's messages may make the server send to others beyond
+    /// their own size (events to many subscribers, notices, listings); past its burst the
+    /// client's next message is read when due. 0: no limit.
+    #[arg(long, default_value_t = 128.0 * 1024.0 * 1024.0)]
+    fan_out_rate: f64,
+    /// Bytes of fan-out a WebSocket client may cause at once before `--fan-out-rate` paces it.
+    #[arg(long, default_value_t = 128.0 * 1024.0 * 1024.0)]
+    fan_out_burst: f64,
     /// Bytes all unfinished `message_cache` uploads together may hold.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     upload_total_bytes: usize,
@@ -173,11 +181,17 @@ async fn main() -> std::io::Result<()> {
     });
 
     let budgets = outbox::Budgets::new(args.outbox_bytes, args.outbox_total_bytes);
-    let message_rate = (args.message_rate > 0.0).then_some(pace::MessageRate {
-        per_second: args.message_rate,
-        burst: args.message_burst.max(1.0),
-    });
-    let hub = Arc::new(driver::Hub::new(config, budgets, message_rate));
+    let rate = |per_second: f64, burst: f64| {
+        (per_second > 0.0).then_some(pace::Rate {
+            per_second,
+            burst: burst.max(1.0),
+        })
+    };
+    let input_rates = pace::InputRates {
+        messages: rate(args.message_rate, args.message_burst),
+        fan_out_bytes: rate(args.fan_out_rate, args.fan_out_burst),
+    };
+    let hub = Arc::new(driver::Hub::new(config, budgets, input_rates));
     let timer = tokio::spawn(driver::run_timer(hub.clone()));
     let app = http::router(hub.clone());
 

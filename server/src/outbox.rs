@@ -98,12 +98,16 @@ pub(crate) fn outbox(budgets: &Arc<Budgets>) -> (Outbox, Inbox, Arc<Notify>) {
     (outbox, inbox, kill)
 }
 
+/// The bytes of a frame's payload.
+pub(crate) fn frame_len(frame: &Frame) -> usize {
+    match frame {
+        Frame::Binary(bytes) => bytes.len(),
+        Frame::Text(text) => text.len(),
+    }
+}
+
 fn frame_cost(frame: &Frame) -> usize {
-    FRAME_OVERHEAD
-        + match frame {
-            Frame::Binary(bytes) => bytes.len(),
-            Frame::Text(text) => text.len(),
-        }
+    FRAME_OVERHEAD + frame_len(frame)
 }
 
 impl Outbox {

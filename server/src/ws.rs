@@ -13,7 +13,7 @@ use tracing::debug;
 
 use crate::accept::Slot;
 use crate::driver::Hub;
-use crate::outbox::Outbound;
+use crate::outbox::{frame_len, Outbound};
 use crate::pace::Pace;
 
 /// How long a new socket may take to send its authentication frame.
@@ -105,7 +105,7 @@ async fn serve(socket: WebSocket, hub: Arc<Hub>) {
             }
         }
     };
-    let mut pace = hub.message_rate().map(Pace::new);
+    let mut pace = Pace::new(hub.input_rates());
     let reader = async {
         loop {
             let frame = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
@@ -119,10 +119,9 @@ async fn serve(socket: WebSocket, hub: Arc<Hub>) {
                     return ReaderEnd::Gone;
                 }
             };
-            hub.message(conn, frame);
-            if let Some(pace) = &mut pace {
-                pace.take().await;
-            }
+            let len = frame_len(&frame);
+            let queued = hub.message(conn, frame);
+            pace.take(queued.saturating_sub(len)).await;
         }
     };
     tokio::pin!(writer);

@@ -168,3 +168,48 @@ async def test_a_client_over_its_message_rate_is_slowed_down_not_cut_off(limited
         assert 1.8 < elapsed < 4.0, f"110 pings answered in {elapsed:.2f} s"
         await fast.send(json.dumps({"type": "ping"}))
         assert json.loads(await asyncio.wait_for(fast.recv(), timeout=5))["type"] == "pong"
+
+
+async def _raw_client(ws_url: str, hello: dict):
+    ws = await websockets.connect(ws_url, max_size=None)
+    await ws.send(json.dumps({"client_id": uid("raw"), **hello}))
+    info = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+    assert info["type"] == "connection_info", info
+    return ws, info
+
+
+async def test_a_client_whose_events_fan_out_is_paced_by_the_bytes_it_makes_the_server_send(
+    limited_server,
+):
+    srv = limited_server("--fan-out-rate", "1000000", "--fan-out-burst", "1000000")
+    ws_url = srv.url.replace("http://", "ws://") + "/ws"
+    from hypha_rpc import connect_to_server
+
+    owner = await connect_to_server({"server_url": srv.url})
+    hello = {"token": await owner.generate_token(), "workspace": owner.config.workspace}
+    await owner.disconnect()
+    subscribers = []
+    for i in range(3):
+        ws, info = await _raw_client(ws_url, hello)
+        subscribe = msgpack.packb(
+            {"type": "method", "to": f"*/{info['manager_id']}", "method": "services.default.subscribe", "session": f"s{i}"}
+        ) + msgpack.packb({"args": [["news"]], "promise": "*"})
+        await ws.send(subscribe)
+        await asyncio.wait_for(ws.recv(), timeout=5)
+        subscribers.append(ws)
+    sender, _ = await _raw_client(ws_url, hello)
+    # Ten 100 KB events to three subscribers: 2 MB sent beyond the events' own size, 1 MB over
+    # the burst, so at 1 MB/s the sender's next message waits about a second.
+    event = msgpack.packb({"type": "news", "to": "*", "data": b"\1" * 100_000})
+    started = time.monotonic()
+    for _ in range(10):
+        await sender.send(event)
+    await sender.send(json.dumps({"type": "ping"}))
+    assert json.loads(await asyncio.wait_for(sender.recv(), timeout=5))["type"] == "pong"
+    elapsed = time.monotonic() - started
+    assert 0.7 < elapsed < 3.0, f"the sender's ping was answered after {elapsed:.2f} s"
+    for ws in subscribers:
+        for _ in range(10):
+            assert len(await asyncio.wait_for(ws.recv(), timeout=5)) > 100_000
+        await ws.close()
+    await sender.close()
