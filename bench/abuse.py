@@ -5,6 +5,7 @@
 Prints, for a fresh server each time:
 - RSS per idle connection (N authenticated WebSocket clients that only stay connected);
 - RSS before and after 10,000 clients connect, register a service and leave (in waves);
+- RSS per small service record (50,000 of them);
 - under each attack: the time a normal client needs to connect and call the manager (worst of
   several probes), the server's peak RSS, and what became of the attacking sockets.
 
@@ -124,6 +125,31 @@ async def idle_cost(binary: str, n: int) -> dict:
             await ws.close()
         return {"connections": n, "rss_before_kib": before, "rss_after_kib": after,
                 "kib_per_connection": round((after - before) / n, 1)}
+    finally:
+        server.stop()
+
+
+async def record_cost(binary: str, clients: int, per_client: int) -> dict:
+    # Small public service records (~415 bytes as sent), 1,000 per client (the per-client limit).
+    server = Server(binary)
+    try:
+        conns = [await hello(server) for _ in range(clients)]
+        await asyncio.sleep(0.5)
+        before = server.rss()
+        for ws, info in conns:
+            manager = f"*/{info['manager_id']}"
+            for i in range(per_client):
+                service = {"id": f"{info['workspace']}/{info['client_id']}:s{i}", "name": f"s{i}",
+                           "type": "generic", "description": "d" * 300,
+                           "config": {"visibility": "public"}}
+                await ws.send(call(manager, "services.default.register_service", f"r{i}", [service]))
+            for _ in range(per_client):
+                await asyncio.wait_for(ws.recv(), timeout=30)
+        await asyncio.sleep(1)
+        after = server.rss()
+        records = clients * per_client
+        return {"records": records, "rss_before_kib": before, "rss_after_kib": after,
+                "bytes_per_record": round((after - before) * 1024 / records)}
     finally:
         server.stop()
 
@@ -444,6 +470,7 @@ async def main():
     if not args.only:
         results.append(("idle", await idle_cost(args.server, 300 if quick else 3000)))
         results.append(("churn", await churn(args.server, 1000 if quick else 10_000, 200)))
+        results.append(("service records", await record_cost(args.server, 5 if quick else 50, 1000)))
     attacks = [
         ("half-sent requests", half_sent_requests, ()),
         ("client that stops reading, flooded", flood_non_reader, ()),

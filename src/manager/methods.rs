@@ -278,7 +278,8 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
     map_set(&mut config, "visibility", visibility.as_str().into());
     map_set(&mut info, "config", config);
 
-    let bytes = encoded_len(&info);
+    let encoded_info = crate::wire::encode_value(&info).into_boxed_slice();
+    let bytes = encoded_info.len();
     check_registry_budgets(env, caller, &id, bytes)?;
     let record = ServiceRecord {
         id: id.clone(),
@@ -286,7 +287,7 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         visibility,
         service_type,
         authorized_workspaces,
-        info: info.clone(),
+        encoded_info,
         bytes,
     };
     let replaced = env.registry.register(record)?;
@@ -295,7 +296,7 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         env.notices.push(Notice {
             workspace: workspace.clone(),
             event: "service_removed",
-            data: old.info,
+            data: old.info(),
         });
     } else if is_built_in {
         let data = Value::Map(vec![
@@ -314,14 +315,6 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         data: info.clone(),
     });
     Ok(info)
-}
-
-/// The size of `value` as msgpack.
-fn encoded_len(value: &Value) -> usize {
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    let _ = rmpv::encode::write_value(&mut out, value);
-    out.len()
 }
 
 /// Refuse a record of `bytes` that is too big, or that would take its user's registrations or
@@ -370,7 +363,7 @@ fn unregister_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Re
     env.notices.push(Notice {
         workspace: id.provider.workspace,
         event: "service_removed",
-        data: removed.info,
+        data: removed.info(),
     });
     Ok(Value::Nil)
 }
@@ -489,7 +482,7 @@ fn get_service_info(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         .get(1, "config")
         .and_then(|c| map_str(c, "mode"))
         .map(str::to_owned);
-    Ok(resolve(env, caller, &query, mode.as_deref())?.info.clone())
+    Ok(resolve(env, caller, &query, mode.as_deref())?.info())
 }
 
 fn list_services(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result<Value> {
@@ -534,7 +527,7 @@ fn list_services(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Result<
         )));
     }
     Ok(Value::Array(
-        found.into_iter().map(|r| r.info.clone()).collect(),
+        found.into_iter().map(ServiceRecord::info).collect(),
     ))
 }
 

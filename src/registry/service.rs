@@ -49,13 +49,21 @@ pub struct ServiceRecord {
     pub service_type: String,
     /// Workspaces besides its own that may use it while protected.
     pub authorized_workspaces: Vec<String>,
-    /// The ServiceInfo map as listed (id absolute, no functions).
-    pub info: Value,
-    /// The size of `info` as msgpack: what the record counts against the registry's budgets.
+    /// The ServiceInfo map as listed (id absolute, no functions), msgpack-encoded: a record
+    /// holds its encoded size, not a tree of values (which cost about five times as much), and
+    /// the fields above are all the Router matches on.
+    pub encoded_info: Box<[u8]>,
+    /// The size of `encoded_info`: what the record counts against the registry's budgets.
     pub bytes: usize,
 }
 
 impl ServiceRecord {
+    /// The ServiceInfo map as listed.
+    pub fn info(&self) -> Value {
+        // Encoded by the manager from a value it built: it decodes.
+        crate::wire::decode_value(&self.encoded_info).unwrap_or(Value::Nil)
+    }
+
     /// True if a caller in `workspace` may get and call this service.
     pub fn usable_from(&self, workspace: &str) -> bool {
         match self.visibility {

@@ -1,5 +1,3 @@
-use rmpv::Value;
-
 use super::*;
 
 fn client(conn: u64) -> ClientRecord {
@@ -17,7 +15,7 @@ fn service(ws: &str, cid: &str, name: &str, visibility: Visibility) -> ServiceRe
         visibility,
         service_type: "generic".into(),
         authorized_workspaces: vec![],
-        info: Value::Nil,
+        encoded_info: Box::default(),
         bytes: 100,
     }
 }

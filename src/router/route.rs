@@ -362,7 +362,7 @@ impl Router {
                 self.notices.push(crate::manager::Notice {
                     workspace: addr.workspace.clone(),
                     event: "service_removed",
-                    data: service.info,
+                    data: service.info(),
                 });
             }
         }
