@@ -160,8 +160,20 @@ impl Http {
 /// alice's client `p` in `lab`, providing public service `calc` (functions `add`, `add_two`).
 fn with_calc(x: &mut Http) -> Client {
     let p = x.user("alice", "p", "lab");
-    x.register(&p, service(&p, "calc", "public")).unwrap();
+    x.register(&p, context_service(&p, "calc", "public"))
+        .unwrap();
     p
+}
+
+/// A service whose functions take the caller's context: calls to it carry the caller's `user`
+/// (the Router leaves the map out for functions that do not read it).
+fn context_service(client: &Client, name: &str, visibility: &str) -> Value {
+    mp(json!({
+        "id": client.service_id(name),
+        "name": name,
+        "type": "generic",
+        "config": {"visibility": visibility, "require_context": true},
+    }))
 }
 
 fn bearer(token: &str) -> String {
@@ -467,7 +479,8 @@ fn bodies_over_the_cap_are_refused_with_413() {
 fn a_protected_service_needs_a_token_for_its_workspace() {
     let mut x = Http::new();
     let p = x.user("alice", "p", "lab");
-    x.register(&p, service(&p, "secret", "protected")).unwrap();
+    x.register(&p, context_service(&p, "secret", "protected"))
+        .unwrap();
 
     let id = x.get("/lab/services/secret/add?a=1");
     x.resp(id).assert_error(403);
@@ -558,7 +571,8 @@ fn the_cookie_counts_only_for_same_site_or_allowed_origins() {
     config.http.allow_origins = vec!["https://app.example".to_owned()];
     let mut x = Http::with_config(config);
     let p = x.user("alice", "p", "lab");
-    x.register(&p, service(&p, "secret", "protected")).unwrap();
+    x.register(&p, context_service(&p, "secret", "protected"))
+        .unwrap();
     let cookie = format!("theme=dark; access_token={}", bob_lab());
 
     // No Origin (a same-site navigation): the cookie signs the request in.
@@ -599,7 +613,8 @@ fn the_cookie_counts_only_for_same_site_or_allowed_origins() {
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
 
     // A foreign origin reading a public service anonymously gets `*` without credentials.
-    x.register(&p, service(&p, "calc", "public")).unwrap();
+    x.register(&p, context_service(&p, "calc", "public"))
+        .unwrap();
     let id = x.get_as(
         "/lab/services/calc/add",
         &[("origin", "https://evil.example")],
@@ -638,7 +653,8 @@ fn an_unlisted_service_is_callable_but_not_listed() {
     let mut x = Http::new();
     let p = with_calc(&mut x);
     x.register(&p, service(&p, "hidden", "unlisted")).unwrap();
-    x.register(&p, service(&p, "secret", "protected")).unwrap();
+    x.register(&p, context_service(&p, "secret", "protected"))
+        .unwrap();
 
     let id = x.get("/lab/services/");
     let r = x.resp(id);
@@ -1666,7 +1682,8 @@ fn the_services_listing_without_slash_redirects() {
 fn the_ws_service_is_the_manager_with_the_callers_rights() {
     let mut x = Http::new();
     let p = with_calc(&mut x);
-    x.register(&p, service(&p, "secret", "protected")).unwrap();
+    x.register(&p, context_service(&p, "secret", "protected"))
+        .unwrap();
 
     let listed = |x: &mut Http, headers: &[(&str, &str)]| -> Vec<String> {
         let id = x.get_as("/lab/services/ws/list_services?query=lab", headers);

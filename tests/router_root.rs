@@ -11,7 +11,14 @@ use serde_json::json;
 fn protected_in_lab(h: &mut Harness) -> Client {
     let p = h.user("alice", "p", "lab");
     h.register_built_in(&p).unwrap();
-    h.register(&p, service(&p, "svc", "protected")).unwrap();
+    // Its functions take the caller's context, so calls to it carry the caller's `user`.
+    let svc = mp(json!({
+        "id": p.service_id("svc"),
+        "name": "svc",
+        "type": "generic",
+        "config": {"visibility": "protected", "require_context": true},
+    }));
+    h.register(&p, svc).unwrap();
     p
 }
 

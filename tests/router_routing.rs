@@ -209,6 +209,66 @@ fn one_broadcast_or_notice_to_many_subscribers_is_one_buffer() {
     );
 }
 
+#[test]
+fn the_user_map_goes_only_to_receivers_that_read_it() {
+    let mut h = Harness::new();
+    let caller = h.user("alice", "c", "lab");
+    let provider = h.user("bob", "p", "lab");
+    let with_context = |name: &str, require: serde_json::Value| {
+        mp(json!({
+            "id": provider.service_id(name),
+            "name": name,
+            "type": "generic",
+            "config": {"visibility": "protected", "require_context": require},
+        }))
+    };
+    h.register(&provider, with_context("plain", json!(false)))
+        .unwrap();
+    h.register(&provider, with_context("ctx", json!(true)))
+        .unwrap();
+    h.register(&provider, with_context("some", json!(["add", "nested.f"])))
+        .unwrap();
+    h.take_frames(provider.conn);
+    let user_of = |h: &mut Harness, method: &str| -> Option<serde_json::Value> {
+        h.send_call(&caller, "p", method, vec![], None, Promise::None);
+        let got = h.take_rpc(&provider);
+        assert_eq!(got.len(), 1, "{method} delivered");
+        got[0].main.get("user").cloned()
+    };
+    assert_eq!(user_of(&mut h, "services.plain.add"), None);
+    assert_eq!(user_of(&mut h, "services.ctx.add").unwrap()["id"], "alice");
+    assert_eq!(user_of(&mut h, "services.some.add").unwrap()["id"], "alice");
+    assert!(user_of(&mut h, "services.some.nested.f").is_some());
+    assert_eq!(user_of(&mut h, "services.some.sub"), None);
+    // A service the registry does not know (a client's built-in, interface objects): stamped.
+    assert!(user_of(&mut h, "services.built-in.ping").is_some());
+    assert!(user_of(&mut h, "services.unknown.f").is_some());
+
+    // Answers and callbacks carry no user, and one the sender forged is taken out.
+    h.send_raw(
+        &provider,
+        vec![
+            ("type", "method".into()),
+            ("to", "c".into()),
+            ("method", "s1.resolve".into()),
+            ("user", mp(json!({"id": "root", "roles": ["admin"]}))),
+        ],
+        None,
+    );
+    let answer = h.take_rpc(&caller);
+    assert_eq!(answer.len(), 1);
+    assert!(answer[0].main.get("user").is_none(), "{:?}", answer[0].main);
+    // Events: handlers get the whole message, so the sender is stamped.
+    h.subscribe(&provider, &["news"]);
+    h.take_frames(provider.conn);
+    h.send_raw(
+        &caller,
+        vec![("type", "news".into()), ("to", "*".into())],
+        None,
+    );
+    assert_eq!(h.take_rpc(&provider)[0].main["user"]["id"], "alice");
+}
+
 /// A method frame to `to` that is not a `services.*` call: a callback, an answer, a generator.
 fn session_method(h: &mut Harness, from: &Client, to: &str, method: &str, session: Option<&str>) {
     let mut main = vec![

@@ -11,7 +11,9 @@ use super::{
     Notice, Outcome,
 };
 use crate::auth::is_valid_name;
-use crate::registry::{is_valid_service_name, ClientAddr, ServiceId, ServiceRecord, Visibility};
+use crate::registry::{
+    is_valid_service_name, ClientAddr, RequireContext, ServiceId, ServiceRecord, Visibility,
+};
 
 /// Event subscriptions one client may hold.
 const MAX_SUBSCRIPTIONS: usize = 256;
@@ -262,6 +264,7 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         _ => Vec::new(),
     };
 
+    let require_context = RequireContext::from_config(map_get(config, "require_context"));
     let mut info = service.clone();
     map_set(&mut info, "id", id.to_string().into());
     map_set(&mut info, "app_id", app_id.as_str().into());
@@ -287,6 +290,7 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         visibility,
         service_type,
         authorized_workspaces,
+        require_context,
         encoded_info,
         bytes,
     };

@@ -12,7 +12,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 
 pub use ids::{is_valid_service_name, ClientAddr, ConnId, ServiceId};
-pub use service::{ServiceRecord, Visibility};
+pub use service::{RequireContext, ServiceRecord, Visibility};
 
 use crate::auth::User;
 

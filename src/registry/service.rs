@@ -36,6 +36,45 @@ impl Visibility {
     }
 }
 
+/// Which of a service's functions take the caller's context (`config.require_context`): the
+/// only calls whose frames need the caller's `user` map, which is most of a small call's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RequireContext {
+    /// None of them (absent, `false` or null).
+    #[default]
+    None,
+    /// Every one (`true`, or any other value hypha-rpc reads as true).
+    All,
+    /// The functions named (a list: hypha-rpc matches the path inside the service).
+    Only(Vec<String>),
+}
+
+impl RequireContext {
+    /// Read `config.require_context` as hypha-rpc does (`bool(value)`, or a list of names).
+    pub fn from_config(value: Option<&Value>) -> Self {
+        match value {
+            None | Some(Value::Nil | Value::Boolean(false)) => Self::None,
+            Some(Value::Array(names)) if names.is_empty() => Self::None,
+            Some(Value::Array(names)) => Self::Only(
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect(),
+            ),
+            Some(_) => Self::All,
+        }
+    }
+
+    /// True if `function` (its path inside the service) takes the context.
+    pub fn wants(&self, function: &str) -> bool {
+        match self {
+            Self::None => false,
+            Self::All => true,
+            Self::Only(names) => names.iter().any(|n| n == function),
+        }
+    }
+}
+
 /// One registered service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRecord {
@@ -49,6 +88,8 @@ pub struct ServiceRecord {
     pub service_type: String,
     /// Workspaces besides its own that may use it while protected.
     pub authorized_workspaces: Vec<String>,
+    /// Which functions take the caller's context.
+    pub require_context: RequireContext,
     /// The ServiceInfo map as listed (id absolute, no functions), msgpack-encoded: a record
     /// holds its encoded size, not a tree of values (which cost about five times as much), and
     /// the fields above are all the Router matches on.

@@ -15,6 +15,7 @@ fn service(ws: &str, cid: &str, name: &str, visibility: Visibility) -> ServiceRe
         visibility,
         service_type: "generic".into(),
         authorized_workspaces: vec![],
+        require_context: RequireContext::None,
         encoded_info: Box::default(),
         bytes: 100,
     }

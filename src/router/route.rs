@@ -125,11 +125,43 @@ impl Router {
         };
         envelope.set("from", from.into());
         envelope.set("ws", sender_ws.as_str().into());
-        envelope.set("user", session.user_value.clone());
+        let stamp_user = match &target {
+            Target::Client(addr) => self.receiver_reads_user(addr, &envelope),
+            Target::Manager | Target::Broadcast => true,
+        };
+        if stamp_user {
+            envelope.set("user", session.user_value.clone());
+        } else {
+            // Whatever the sender put there is not to be trusted, and the receiver does not
+            // read it.
+            envelope.remove("user");
+        }
         match target {
             Target::Manager => self.manager_call(now, conn, envelope, 0),
             Target::Broadcast => self.broadcast(conn, &sender_ws, envelope),
             Target::Client(addr) => self.direct(now, conn, &sender_ws, addr, envelope),
+        }
+    }
+
+    /// True if the receiver of `envelope` at `addr` reads the stamped `user` map: events (the
+    /// handler gets the whole message) and calls into a service function that takes the
+    /// caller's context, or into a service the registry does not know (a client's built-in or
+    /// interface objects, whose config only the client has). Answers, heartbeats and callbacks
+    /// of a session never take a context in hypha-rpc, so they go without the map that made up
+    /// most of their bytes (a small call: 482 bytes with it, 175 without).
+    fn receiver_reads_user(&self, addr: &ClientAddr, envelope: &Envelope) -> bool {
+        if envelope.str("type") != Some("method") {
+            return true;
+        }
+        let method = envelope.str("method").unwrap_or_default();
+        let Some(call) = method.strip_prefix("services.") else {
+            return false;
+        };
+        let (service, function) = call.split_once('.').unwrap_or((call, ""));
+        let service = service.split('@').next().unwrap_or(service);
+        match self.registry.service_of(&addr.to_string(), service) {
+            Some(record) => record.require_context.wants(function),
+            None => true,
         }
     }
 
