@@ -160,20 +160,9 @@ impl Http {
 /// alice's client `p` in `lab`, providing public service `calc` (functions `add`, `add_two`).
 fn with_calc(x: &mut Http) -> Client {
     let p = x.user("alice", "p", "lab");
-    x.register(&p, context_service(&p, "calc", "public"))
+    x.register(&p, context_service(&p, "calc", "public", json!(true)))
         .unwrap();
     p
-}
-
-/// A service whose functions take the caller's context: calls to it carry the caller's `user`
-/// (the Router leaves the map out for functions that do not read it).
-fn context_service(client: &Client, name: &str, visibility: &str) -> Value {
-    mp(json!({
-        "id": client.service_id(name),
-        "name": name,
-        "type": "generic",
-        "config": {"visibility": visibility, "require_context": true},
-    }))
 }
 
 fn bearer(token: &str) -> String {
@@ -479,7 +468,7 @@ fn bodies_over_the_cap_are_refused_with_413() {
 fn a_protected_service_needs_a_token_for_its_workspace() {
     let mut x = Http::new();
     let p = x.user("alice", "p", "lab");
-    x.register(&p, context_service(&p, "secret", "protected"))
+    x.register(&p, context_service(&p, "secret", "protected", json!(true)))
         .unwrap();
 
     let id = x.get("/lab/services/secret/add?a=1");
@@ -571,7 +560,7 @@ fn the_cookie_counts_only_for_same_site_or_allowed_origins() {
     config.http.allow_origins = vec!["https://app.example".to_owned()];
     let mut x = Http::with_config(config);
     let p = x.user("alice", "p", "lab");
-    x.register(&p, context_service(&p, "secret", "protected"))
+    x.register(&p, context_service(&p, "secret", "protected", json!(true)))
         .unwrap();
     let cookie = format!("theme=dark; access_token={}", bob_lab());
 
@@ -613,7 +602,7 @@ fn the_cookie_counts_only_for_same_site_or_allowed_origins() {
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
 
     // A foreign origin reading a public service anonymously gets `*` without credentials.
-    x.register(&p, context_service(&p, "calc", "public"))
+    x.register(&p, context_service(&p, "calc", "public", json!(true)))
         .unwrap();
     let id = x.get_as(
         "/lab/services/calc/add",
@@ -653,7 +642,7 @@ fn an_unlisted_service_is_callable_but_not_listed() {
     let mut x = Http::new();
     let p = with_calc(&mut x);
     x.register(&p, service(&p, "hidden", "unlisted")).unwrap();
-    x.register(&p, context_service(&p, "secret", "protected"))
+    x.register(&p, context_service(&p, "secret", "protected", json!(true)))
         .unwrap();
 
     let id = x.get("/lab/services/");
@@ -1682,7 +1671,7 @@ fn the_services_listing_without_slash_redirects() {
 fn the_ws_service_is_the_manager_with_the_callers_rights() {
     let mut x = Http::new();
     let p = with_calc(&mut x);
-    x.register(&p, context_service(&p, "secret", "protected"))
+    x.register(&p, context_service(&p, "secret", "protected", json!(true)))
         .unwrap();
 
     let listed = |x: &mut Http, headers: &[(&str, &str)]| -> Vec<String> {

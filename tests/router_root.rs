@@ -12,13 +12,8 @@ fn protected_in_lab(h: &mut Harness) -> Client {
     let p = h.user("alice", "p", "lab");
     h.register_built_in(&p).unwrap();
     // Its functions take the caller's context, so calls to it carry the caller's `user`.
-    let svc = mp(json!({
-        "id": p.service_id("svc"),
-        "name": "svc",
-        "type": "generic",
-        "config": {"visibility": "protected", "require_context": true},
-    }));
-    h.register(&p, svc).unwrap();
+    h.register(&p, context_service(&p, "svc", "protected", json!(true)))
+        .unwrap();
     p
 }
 

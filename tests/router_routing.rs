@@ -214,20 +214,21 @@ fn the_user_map_goes_only_to_receivers_that_read_it() {
     let mut h = Harness::new();
     let caller = h.user("alice", "c", "lab");
     let provider = h.user("bob", "p", "lab");
-    let with_context = |name: &str, require: serde_json::Value| {
-        mp(json!({
-            "id": provider.service_id(name),
-            "name": name,
-            "type": "generic",
-            "config": {"visibility": "protected", "require_context": require},
-        }))
-    };
-    h.register(&provider, with_context("plain", json!(false)))
-        .unwrap();
-    h.register(&provider, with_context("ctx", json!(true)))
-        .unwrap();
-    h.register(&provider, with_context("some", json!(["add", "nested.f"])))
-        .unwrap();
+    h.register(
+        &provider,
+        context_service(&provider, "plain", "protected", json!(false)),
+    )
+    .unwrap();
+    h.register(
+        &provider,
+        context_service(&provider, "ctx", "protected", json!(true)),
+    )
+    .unwrap();
+    h.register(
+        &provider,
+        context_service(&provider, "some", "protected", json!(["add", "nested.f"])),
+    )
+    .unwrap();
     h.take_frames(provider.conn);
     let user_of = |h: &mut Harness, method: &str| -> Option<serde_json::Value> {
         h.send_call(&caller, "p", method, vec![], None, Promise::None);

@@ -288,6 +288,22 @@ pub(crate) fn service(client: &Client, name: &str, visibility: &str) -> Value {
     }))
 }
 
+/// A service whose `config.require_context` is `require` (true, or a list of function paths):
+/// calls to the functions it names carry the caller's `user`.
+pub(crate) fn context_service(
+    client: &Client,
+    name: &str,
+    visibility: &str,
+    require: Json,
+) -> Value {
+    mp(json!({
+        "id": client.service_id(name),
+        "name": name,
+        "type": "generic",
+        "config": {"visibility": visibility, "require_context": require},
+    }))
+}
+
 /// The descriptor a provider returns for its service `name` (bare `_rtarget`, as hypha-rpc sends).
 pub(crate) fn descriptor(client_id: &str, name: &str) -> Value {
     mp(json!({
