@@ -13,29 +13,66 @@ use std::collections::{HashMap, HashSet};
 
 use crate::registry::ConnId;
 
-/// Distinct connections of other workspaces one connection may be linked with. Past it, a new
-/// service call from or to another workspace is refused rather than left without its answers.
+/// Distinct connections of other workspaces one connection may be linked with (a popular
+/// public service has a caller per anonymous visitor, each in a workspace of its own). Past it,
+/// a new service call from or to another workspace is refused rather than left without its
+/// answers.
 pub(super) const MAX_LINKS_PER_CONN: usize = 10_000;
+/// Links the whole server holds (~40 bytes each, both ends): peers that link many connections to
+/// many others cannot grow the table past ~80 MB; past it new cross-workspace calls are refused
+/// until links go with their connections.
+pub(super) const MAX_LINKS: usize = 2_000_000;
 
 /// The links of every connection, kept on both ends so a departure forgets them in its own time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct CrossLinks {
     peers: HashMap<ConnId, HashSet<ConnId>>,
+    links: usize,
+    per_conn: usize,
+    total: usize,
+}
+
+impl Default for CrossLinks {
+    fn default() -> Self {
+        Self::with_limits(MAX_LINKS_PER_CONN, MAX_LINKS)
+    }
+}
+
+/// Why a link was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// One of the two connections holds its most links.
+    Connection,
+    /// The server holds its most links.
+    Server,
 }
 
 impl CrossLinks {
-    /// Link `a` and `b`; false if either already has [`MAX_LINKS_PER_CONN`] other links.
-    pub(super) fn link(&mut self, a: ConnId, b: ConnId) -> bool {
-        if self.linked(a, b) {
-            return true;
+    pub(super) fn with_limits(per_conn: usize, total: usize) -> Self {
+        Self {
+            peers: HashMap::new(),
+            links: 0,
+            per_conn,
+            total,
         }
-        let full = |c: ConnId| self.peers.get(&c).map_or(0, HashSet::len) >= MAX_LINKS_PER_CONN;
+    }
+
+    /// Link `a` and `b`, unless either connection or the server is at its limit.
+    pub(super) fn link(&mut self, a: ConnId, b: ConnId) -> Result<(), Refused> {
+        if self.linked(a, b) {
+            return Ok(());
+        }
+        let full = |c: ConnId| self.peers.get(&c).map_or(0, HashSet::len) >= self.per_conn;
         if full(a) || full(b) {
-            return false;
+            return Err(Refused::Connection);
+        }
+        if self.links >= self.total {
+            return Err(Refused::Server);
         }
         self.peers.entry(a).or_default().insert(b);
         self.peers.entry(b).or_default().insert(a);
-        true
+        self.links += 1;
+        Ok(())
     }
 
     /// True if a service call has linked `a` and `b`.
@@ -46,6 +83,7 @@ impl CrossLinks {
     /// `conn` left: drop its links, on both ends.
     pub(super) fn forget(&mut self, conn: ConnId) {
         for peer in self.peers.remove(&conn).unwrap_or_default() {
+            self.links -= 1;
             if let Some(back) = self.peers.get_mut(&peer) {
                 back.remove(&conn);
                 if back.is_empty() {
@@ -69,27 +107,47 @@ mod tests {
     fn links_go_both_ways_and_go_with_either_end() {
         let mut links = CrossLinks::default();
         let (a, b, c) = (ConnId(1), ConnId(2), ConnId(3));
-        assert!(links.link(a, b));
+        assert_eq!(links.link(a, b), Ok(()));
         assert!(links.linked(a, b) && links.linked(b, a));
         assert!(!links.linked(a, c));
-        assert!(links.link(c, b));
+        assert_eq!(links.link(c, b), Ok(()));
         links.forget(b);
         assert!(!links.linked(a, b) && !links.linked(c, b));
         assert_eq!(links.len(), 0, "nothing kept for a or c");
     }
 
     #[test]
-    fn a_connection_holds_a_bounded_number_of_links() {
-        let mut links = CrossLinks::default();
+    fn a_connection_and_the_server_hold_a_bounded_number_of_links() {
+        let mut links = CrossLinks::with_limits(3, 5);
         let hub = ConnId(0);
-        for i in 1..=MAX_LINKS_PER_CONN as u64 {
-            assert!(links.link(hub, ConnId(i)));
+        for i in 1..=3 {
+            assert_eq!(links.link(hub, ConnId(i)), Ok(()));
         }
-        let late = ConnId(MAX_LINKS_PER_CONN as u64 + 1);
-        assert!(!links.link(hub, late), "over the cap");
-        assert!(!links.link(late, hub), "from the other end too");
-        assert!(links.link(hub, ConnId(1)), "an existing link still holds");
+        let late = ConnId(4);
+        assert_eq!(
+            links.link(hub, late),
+            Err(Refused::Connection),
+            "over its cap"
+        );
+        assert_eq!(
+            links.link(late, hub),
+            Err(Refused::Connection),
+            "from either end"
+        );
+        assert_eq!(
+            links.link(hub, ConnId(1)),
+            Ok(()),
+            "an existing link still holds"
+        );
+        // Two more links elsewhere fill the server's five.
+        assert_eq!(links.link(ConnId(10), ConnId(11)), Ok(()));
+        assert_eq!(links.link(ConnId(12), ConnId(13)), Ok(()));
+        assert_eq!(links.link(ConnId(14), ConnId(15)), Err(Refused::Server));
+        // A departure gives its links back to both budgets.
         links.forget(ConnId(1));
-        assert!(links.link(hub, late), "room again after a peer left");
+        assert_eq!(links.link(hub, late), Ok(()));
+        links.forget(hub);
+        assert_eq!(links.link(ConnId(14), ConnId(15)), Ok(()));
+        assert_eq!(links.links, 3);
     }
 }

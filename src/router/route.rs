@@ -346,12 +346,16 @@ impl Router {
         method: &str,
     ) -> Option<String> {
         if method.starts_with("services.") {
-            return (!self.links.link(sender, callee)).then(|| {
-                format!(
+            return match self.links.link(sender, callee) {
+                Ok(()) => None,
+                Err(super::links::Refused::Connection) => Some(format!(
                     "Permission denied: {target} or the caller already talks to {} clients of other workspaces",
                     super::links::MAX_LINKS_PER_CONN
-                )
-            });
+                )),
+                Err(super::links::Refused::Server) => Some(
+                    "the server holds its most calls across workspaces: try again later".to_owned(),
+                ),
+            };
         }
         (!self.links.linked(sender, callee)).then(|| {
             format!("Permission denied: {target} is in another workspace and has no call with the caller")
