@@ -154,11 +154,9 @@ impl Router {
             return true;
         }
         let method = envelope.str("method").unwrap_or_default();
-        let Some(call) = method.strip_prefix("services.") else {
+        let Some((service, function)) = service_call(method) else {
             return false;
         };
-        let (service, function) = call.split_once('.').unwrap_or((call, ""));
-        let service = service.split('@').next().unwrap_or(service);
         match self.registry.service_of(&addr.to_string(), service) {
             Some(record) => record.require_context.wants(function),
             None => true,
@@ -299,8 +297,7 @@ impl Router {
     /// calling it directly, at the host's address or root's presence in a workspace, could hand
     /// it any context.
     fn call_denied(&self, caller_ws: &str, target: &ClientAddr, method: &str) -> Option<String> {
-        let service = method.strip_prefix("services.")?.split('.').next()?;
-        let service = service.split('@').next().unwrap_or(service);
+        let (service, _) = service_call(method)?;
         if let Some(host) = &self.config.host {
             let at_host = *target == host.client
                 || (host.client.client_id == ROOT_CLIENT && self.root_presence(target).is_some());
@@ -433,6 +430,15 @@ impl Router {
         self.events
             .push_back(Event::ClientDisconnected { client: addr });
     }
+}
+
+/// The service (its name, without an `@app` suffix) and the function path a
+/// `services.<service>.<function>` method calls; `None` for any other method (answers,
+/// callbacks and generators of a session).
+fn service_call(method: &str) -> Option<(&str, &str)> {
+    let call = method.strip_prefix("services.")?;
+    let (service, function) = call.split_once('.').unwrap_or((call, ""));
+    Some((service.split('@').next().unwrap_or(service), function))
 }
 
 /// `*/<base>` or `*/<base>-<suffix>`: the manager under an id a client kept from before a restart
