@@ -175,18 +175,16 @@ async fn main() -> std::io::Result<()> {
     config.http.max_body = args.max_body;
     config.http.rpc_stream_buffer = args.rpc_stream_buffer;
     config.http.allow_origins = args.allow_origins;
-    config.http.rate_limit = (args.rate_limit > 0.0).then_some(hypha_core::http::RateLimit {
-        per_second: args.rate_limit,
-        burst: args.rate_burst.max(1.0),
-    });
-
-    let budgets = outbox::Budgets::new(args.outbox_bytes, args.outbox_total_bytes);
+    // A rate option of 0 turns the limit off; a burst holds at least one token.
     let rate = |per_second: f64, burst: f64| {
-        (per_second > 0.0).then_some(pace::Rate {
+        (per_second > 0.0).then_some(hypha_core::http::RateLimit {
             per_second,
             burst: burst.max(1.0),
         })
     };
+    config.http.rate_limit = rate(args.rate_limit, args.rate_burst);
+
+    let budgets = outbox::Budgets::new(args.outbox_bytes, args.outbox_total_bytes);
     let input_rates = pace::InputRates {
         messages: rate(args.message_rate, args.message_burst),
         fan_out_bytes: rate(args.fan_out_rate, args.fan_out_burst),

@@ -12,14 +12,8 @@
 
 use std::time::Duration;
 
+use hypha_core::http::RateLimit as Rate;
 use tokio::time::Instant;
-
-/// A refill rate and the most a bucket holds.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Rate {
-    pub(crate) per_second: f64,
-    pub(crate) burst: f64,
-}
 
 /// What a WebSocket connection may make the server do; `None` is unlimited.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +24,8 @@ pub(crate) struct InputRates {
     pub(crate) fan_out_bytes: Option<Rate>,
 }
 
+/// Unlike the HTTP API's per-identity buckets (`hypha_core::http`), which refuse a request when
+/// empty, this one goes into debt: the message was already read, and the debt is the wait.
 #[derive(Debug)]
 struct Bucket {
     rate: Rate,
