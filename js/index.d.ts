@@ -602,6 +602,11 @@ export interface HyphaCoreEvents {
   remove_window: { id: string; name: string; app_id: string };
   /** A mounted client said hyphaClientReady. */
   connection_ready: Connection | undefined;
+  /**
+   * An app loading says how far it got (web-python apps: booting Pyodide, installing packages);
+   * `progress` is 0..100.
+   */
+  app_progress: { workspace: string; client_id: string; name: string | null; stage: string; progress: number | null };
   /** A mounted client or app registered its `default` service. */
   client_ready: RemoteService;
   service_added: ServiceInfo;

@@ -36,6 +36,9 @@ if [ "${SKIP_BUILD:-0}" != "1" ]; then
   bash "$REPO_ROOT/scripts/build-wasm.sh"
   log "bundling dist/ (scripts/build-js.mjs)"
   node "$REPO_ROOT/scripts/build-js.mjs"
+  log "adding web-python's Pyodide and wheels to dist/ (scripts/build-python.mjs)"
+  ensure_python
+  node "$REPO_ROOT/scripts/build-python.mjs"
   log "building the native server (cargo build --release -p hypha-core-server)"
   cargo build --release -p hypha-core-server
 else

@@ -117,10 +117,18 @@ async function handle(req, res, log) {
   } catch (e) {
     return send(res, 404, "not found", headOnly);
   }
+  // Revalidated on every use (no-cache), answered 304 when unchanged: a second web-python app
+  // reuses the browser's copy of Pyodide's 14 MB instead of downloading it again.
+  const etag = `W/"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+  if (req.headers["if-none-match"] === etag) {
+    res.writeHead(304, { etag, "cache-control": "no-cache" });
+    return res.end();
+  }
   res.writeHead(200, {
     "content-type": contentType(file),
     "content-length": stat.size,
     "cache-control": "no-cache",
+    etag,
     "x-content-type-options": "nosniff",
   });
   if (headOnly) return res.end();

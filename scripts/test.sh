@@ -66,6 +66,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# dist/: the wasm, the JS bundle and web-python's Pyodide and wheels. The browser tests check a
+# requirement shipped as an extra wheel (`--add`), so the test build ships `six` too.
+build_dist() {
+  ensure_python
+  bash scripts/build-wasm.sh
+  node scripts/build-js.mjs
+  node scripts/build-python.mjs --add six==1.17.0
+}
+
 START_ALL=$SECONDS
 STAGE_START=$SECONDS
 STAGE_NAME=""
@@ -138,8 +147,7 @@ if want js; then
   banner js "5/12 build dist/ and node --test js/test/"
   ensure_node_modules
   ensure_chromium
-  bash scripts/build-wasm.sh
-  node scripts/build-js.mjs
+  build_dist
   node --test --test-reporter=tap js/test/
   done_stage
 fi
@@ -147,10 +155,7 @@ fi
 if want browser; then
   banner browser "6/12 browser end-to-end tests (playwright-core + Chromium, node --test tests/e2e/browser/)"
   ensure_playwright_core
-  if ! want js; then
-    bash scripts/build-wasm.sh
-    node scripts/build-js.mjs
-  fi
+  if ! want js; then build_dist; fi
   node --test --test-reporter=tap tests/e2e/browser/
   done_stage
 fi
@@ -166,10 +171,7 @@ fi
 
 if want refspecs; then
   banner refspecs "8/12 hypha-core's own integration specs: reference bundle vs ours (tests/refspecs/run.sh)"
-  if ! want js && ! want browser; then
-    bash scripts/build-wasm.sh
-    node scripts/build-js.mjs
-  fi
+  if ! want js && ! want browser; then build_dist; fi
   bash tests/refspecs/run.sh
   done_stage
 fi
@@ -185,10 +187,7 @@ if want consumers; then
   ensure_playwright_core
   ensure_python_venv
   ensure_deno
-  if ! want js && ! want browser && ! want refspecs; then
-    bash scripts/build-wasm.sh
-    node scripts/build-js.mjs
-  fi
+  if ! want js && ! want browser && ! want refspecs; then build_dist; fi
   bash tests/consumers/run.sh
   done_stage
 fi

@@ -40,6 +40,12 @@ const EXAMPLES = [
     src: here("./apps/background-iframe.imjoy.html"),
   },
   {
+    id: "hello-python",
+    name: "Hello Python",
+    description: "web-python plugin: Python in Pyodide, offline (the first load boots Python: seconds)",
+    src: here("./apps/hello-python.imjoy.html"),
+  },
+  {
     id: "legacy-imjoy",
     name: "Legacy ImJoy app",
     description: "legacy app: written for imjoy-rpc, bridged into Hypha",
@@ -60,6 +66,9 @@ const ARG_HINTS = {
   setMessage: '["hello from the demo"]',
   getMessage: "[]",
   getInfo: "[]",
+  hello: '["world"]',
+  stats: "[[3, 1, 4, 1, 5, 9, 2, 6]]",
+  divide: "[1, 0]",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -577,6 +586,11 @@ async function main() {
   hyphaCore.on("service_removed", onServiceRemoved);
   hyphaCore.on("client_connected", onClientConnected);
   hyphaCore.on("client_disconnected", onClientDisconnected);
+  // Loading a web-python app boots Pyodide (seconds): show each step in the status bar.
+  hyphaCore.on("app_progress", ({ name, stage, progress }) => {
+    setStatus(`loading ${name || "app"}: ${stage}${progress === null ? "" : ` (${Math.round(progress)}%)`}`, "starting");
+    logEvent("app_progress", `${name || ""}: ${stage}`);
+  });
   const api = await hyphaCore.start();
   window.api = api;
   $("server-url").textContent = hyphaCore.url;

@@ -38,11 +38,10 @@ const WINDOW_TEMPLATE = "hypha-app-iframe.html";
  * the page, its storage or its cookies; it talks to the page only through its hypha-rpc client.
  */
 const PLUGIN_SANDBOX = "allow-scripts allow-forms allow-modals allow-popups allow-downloads";
-const WEB_PYTHON_UNAVAILABLE =
-  "web-python plugins are not supported by this build: they need Pyodide plus its micropip and " +
-  "msgpack packages and the hypha-rpc wheel, which the npm package `pyodide` does not contain, and " +
-  "hypha-core loads nothing from a CDN. Run the Python code with the native hypha-core-server and " +
-  "the PyPI hypha-rpc client instead.";
+/** Runs `web-python` plugins in Pyodide, from `web-python/` next to it (scripts/build-python.mjs). */
+const WEB_PYTHON_TEMPLATE = "hypha-app-webpython.js";
+/** Pyodide boots in seconds; its worker gets longer than a JavaScript one to register its service. */
+const WEB_PYTHON_READY_MS = 120000;
 
 /** Cheap first look (the parser decides): could `src` be plugin source? */
 function mayBePluginSource(src) {
@@ -412,7 +411,16 @@ export class Host {
         return service;
       }
       case "web-python":
-        throw new Error(WEB_PYTHON_UNAVAILABLE);
+        return await this.createWorker(
+          {
+            ...appConfig,
+            type: "web-worker",
+            src: template(WEB_PYTHON_TEMPLATE),
+            timeout: config.timeout || WEB_PYTHON_READY_MS,
+          },
+          context,
+          plugin,
+        );
       default:
         throw new Error(`Unsupported plugin type: ${plugin.type}`);
     }
@@ -443,6 +451,7 @@ export class Host {
         passive: !!config.passive,
         timeout: config.timeout || WORKER_READY_MS,
         requireService: true,
+        appName: config.name || (plugin && plugin.name) || config.src,
       });
     } catch (e) {
       worker.terminate();

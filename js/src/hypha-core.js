@@ -415,6 +415,7 @@ export class HyphaCore extends EventBus {
     const binding = new PortBinding(this, { kind, target, workspace, clientId, origin: opts.origin });
     binding.element = opts.element || null;
     binding.token = opts.token;
+    binding.appName = opts.appName || null;
     this._bindings.set(target, binding);
     if (kind === "worker") {
       const listener = (event) => binding.handle(event.data);

@@ -30,6 +30,7 @@ export class PortBinding {
     this.onDispose = null; // extra clean-up (the legacy bridge's client)
     this.legacy = null; // the imjoy-rpc connection of a legacy app (legacy.js)
     this.token = null; // the token the child was given
+    this.appName = null; // the app's name, for app_progress events
   }
 
   /** Post a message to the child; ArrayBuffers in `data` are transferred. */
@@ -83,6 +84,18 @@ export class PortBinding {
       for (const w of waiters) w();
       if (typeof this.onReady === "function") this.onReady();
       this.hub._fire("connection_ready", this.hub.connections[this.key]);
+      return;
+    }
+    if (type === "hyphaAppProgress") {
+      // An app template saying how far loading got (web-python: Pyodide boots in seconds).
+      const progress = Number(data.progress);
+      this.hub._fire("app_progress", {
+        workspace: this.workspace,
+        client_id: this.clientId,
+        name: this.appName,
+        stage: String(data.stage).slice(0, 200),
+        progress: Number.isFinite(progress) ? Math.min(100, Math.max(0, progress)) : null,
+      });
       return;
     }
     if (type === "hyphaAppError") {

@@ -148,6 +148,10 @@ ensure_python() {
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_install python3-venv
   fi
+  # scripts/build-python.mjs fetches web-python's wheels with `python3 -m pip download`.
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
 }
 
 # A venv at $1 (relative to the repository) with the requirements file $2 installed; pip runs

@@ -126,10 +126,6 @@ describe("hypha apps: plugin files, templates, lifecycle", () => {
       api.loadApp({ src: '<config lang="json">{"name": "x", "type": "native-python"}</config>\n<script>1</script>' }),
     );
     assert.match(badType.error, /Unsupported plugin type: native-python/);
-    const python = await settle(page, () =>
-      api.loadApp({ src: '<config lang="json">{"name": "p", "type": "web-python"}</config>\n<script lang="python">print(1)</script>' }),
-    );
-    assert.match(python.error, /web-python plugins are not supported by this build/);
     const throwing = await settle(page, () =>
       api.loadApp({ src: '<config lang="json">{"name": "t", "type": "web-worker"}</config>\n<script>throw new Error("boom at load")</script>' }),
     );
