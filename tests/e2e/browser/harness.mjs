@@ -68,9 +68,9 @@ export async function startServer() {
 /**
  * Chromium with a fresh user-data-dir. `newPage(path)` opens `origin + path` in a new tab and
  * records its console errors and uncaught exceptions in `page.errors` (all console lines in
- * `page.logs`).
+ * `page.logs`). `extraArgs`: more Chromium flags.
  */
-export async function launchBrowser(origin) {
+export async function launchBrowser(origin, { extraArgs = [] } = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (scripts/lib/deps.sh ensure_chromium)`);
   }
@@ -78,7 +78,7 @@ export async function launchBrowser(origin) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: process.env.HEADFUL !== "1",
-    args: CHROMIUM_FLAGS,
+    args: [...CHROMIUM_FLAGS, ...extraArgs],
     viewport: { width: 1280, height: 800 },
   });
   context.setDefaultTimeout(30_000);
