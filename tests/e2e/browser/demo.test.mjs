@@ -180,6 +180,23 @@ describe("demo page", () => {
     assert.deepEqual(page.errors, [], "console errors or uncaught exceptions on the demo page");
   });
 
+  env.test("the Examples menu's Python app shows its loading progress and answers from Python", async () => {
+    const page = await env.page("/", { waitFor: ready });
+    await page.click("#examples-button");
+    await page.click('[data-example="hello-python"]');
+    const python = windowTitled(page, "Hello Python");
+    await python.locator(".console").waitFor({ timeout: 60_000 });
+    await python.locator("select").selectOption("stats");
+    await python.locator("input").fill("[[3, 1, 4, 1, 5, 9, 2, 6]]");
+    await python.locator("button", { hasText: "Call" }).click();
+    await python.locator(".result", { hasText: "3.875" }).waitFor();
+    const stages = await page.locator('#events [data-event="app_progress"]').allTextContents();
+    for (const stage of ["loading Python", "installing hypha-rpc", "running"]) {
+      assert.ok(stages.some((line) => line.includes(`Hello Python: ${stage}`)), `no "${stage}" in ${JSON.stringify(stages)}`);
+    }
+    assert.deepEqual(page.errors, [], "console errors or uncaught exceptions on the demo page");
+  });
+
   env.test("?app=URL loads an app at start", async () => {
     const page = await env.page("/?app=./apps/compute-worker.js", { waitFor: ready });
     await page.locator('.panel[data-kind="worker"] .console').waitFor();
