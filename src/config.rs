@@ -73,6 +73,9 @@ pub struct Config {
     pub hypha_version: String,
     /// Identifier of this server instance.
     pub server_id: String,
+    /// Whether this server is one of a cluster: it then reports what other servers must know
+    /// ([`crate::ClusterOut`]).
+    pub cluster: bool,
     /// Host methods forwarded to the page, if the server runs in one.
     pub host: Option<HostConfig>,
     /// Budgets for what peers may make the server hold.
@@ -98,6 +101,7 @@ impl Config {
             client_call_timeout: Duration::from_secs(30),
             hypha_version: env!("CARGO_PKG_VERSION").to_owned(),
             server_id: "hypha-core".to_owned(),
+            cluster: false,
             host: None,
             limits: Limits::default(),
             #[cfg(feature = "http")]

@@ -36,5 +36,7 @@ pub use bridge::server::HyphaServer;
 pub use config::{Config, HostConfig, Limits, MANAGER_ID_BASE};
 pub use manager::{default_method_names, ManagerError};
 pub use registry::{ClientAddr, ConnId};
-pub use router::{close_code, Event, Frame, Router, Transmit, FIRST_ROUTER_CONN};
+pub use router::{
+    close_code, ClusterOut, Event, Frame, Router, Transmit, FIRST_REMOTE_CONN, FIRST_ROUTER_CONN,
+};
 pub use time::Timestamp;

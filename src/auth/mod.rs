@@ -122,6 +122,20 @@ pub struct User {
 }
 
 impl User {
+    /// A client's user as another server of the cluster reports it: known by id, allowed
+    /// nothing here (its own server checked what it may do and stamped its frames).
+    pub fn remote(id: String) -> Self {
+        Self {
+            id,
+            roles: Vec::new(),
+            email: None,
+            expires_at: None,
+            grants: Grants::default(),
+            extra_scopes: Vec::new(),
+            owns_workspace: false,
+        }
+    }
+
     /// A fresh anonymous user.
     pub fn anonymous(id: String) -> Self {
         Self {

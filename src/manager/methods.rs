@@ -256,15 +256,6 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
     let app_id = app_from_id
         .or_else(|| map_str(service, "app_id").map(str::to_owned))
         .unwrap_or_else(|| "*".to_owned());
-    let authorized_workspaces: Vec<String> = match map_get(config, "authorized_workspaces") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
-
-    let require_context = RequireContext::from_config(map_get(config, "require_context"));
     let mut info = service.clone();
     map_set(&mut info, "id", id.to_string().into());
     map_set(&mut info, "app_id", app_id.as_str().into());
@@ -281,19 +272,9 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
     map_set(&mut config, "visibility", visibility.as_str().into());
     map_set(&mut info, "config", config);
 
-    let encoded_info = crate::wire::encode_value(&info).into_boxed_slice();
-    let bytes = encoded_info.len();
-    check_registry_budgets(env, caller, &id, bytes)?;
-    let record = ServiceRecord {
-        id: id.clone(),
-        app_id,
-        visibility,
-        service_type,
-        authorized_workspaces,
-        require_context,
-        encoded_info,
-        bytes,
-    };
+    let record = record_from_info(&info)
+        .ok_or_else(|| invalid(format!("register_service: malformed service {id}")))?;
+    check_registry_budgets(env, caller, &id, record.bytes)?;
     let replaced = env.registry.register(record)?;
     let workspace = id.provider.workspace.clone();
     if let Some(old) = replaced {
@@ -319,6 +300,37 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         data: info.clone(),
     });
     Ok(info)
+}
+
+/// The registry record of a service from its info as listed: what `register_service` builds,
+/// and what another server of a cluster reports. `None` if the info is not one this manager
+/// would list (no valid id, unknown visibility).
+pub(crate) fn record_from_info(info: &Value) -> Option<ServiceRecord> {
+    let (provider, name) = map_str(info, "id")?.split_once(':')?;
+    let provider = ClientAddr::parse(provider)?;
+    if !is_valid_service_name(name) {
+        return None;
+    }
+    let empty = Value::Map(Vec::new());
+    let config = map_get(info, "config").unwrap_or(&empty);
+    let authorized_workspaces = match map_get(config, "authorized_workspaces") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let encoded_info = crate::wire::encode_value(info).into_boxed_slice();
+    Some(ServiceRecord {
+        id: ServiceId::new(provider, name),
+        app_id: map_str(info, "app_id").unwrap_or("*").to_owned(),
+        visibility: Visibility::parse(map_str(config, "visibility"))?,
+        service_type: map_str(info, "type").unwrap_or("generic").to_owned(),
+        authorized_workspaces,
+        require_context: RequireContext::from_config(map_get(config, "require_context")),
+        bytes: encoded_info.len(),
+        encoded_info,
+    })
 }
 
 /// Refuse a record of `bytes` that is too big, or that would take its user's registrations or

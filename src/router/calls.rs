@@ -58,16 +58,25 @@ impl CallTable {
         self.next_sweep.get_or_insert(now + SWEEP_EVERY);
     }
 
-    /// `callee` answered `session` of `caller` (resolve or reject).
-    pub(super) fn complete(&mut self, caller: ConnId, session: &str, callee: ConnId) {
-        if let Some(calls) = self.by_caller.get_mut(&caller) {
-            if calls.get(session).is_some_and(|c| c.callee == callee) {
-                calls.remove(session);
-                if calls.is_empty() {
-                    self.by_caller.remove(&caller);
-                }
-            }
+    /// `callee` answered `session` of `caller` (resolve or reject); false if that call was not
+    /// tracked.
+    pub(super) fn complete(&mut self, caller: ConnId, session: &str, callee: ConnId) -> bool {
+        let Some(calls) = self.by_caller.get_mut(&caller) else {
+            return false;
+        };
+        if calls.get(session).is_none_or(|c| c.callee != callee) {
+            return false;
         }
+        calls.remove(session);
+        if calls.is_empty() {
+            self.by_caller.remove(&caller);
+        }
+        true
+    }
+
+    /// The connection `caller` waits on for `session`, if that call is tracked.
+    pub(super) fn callee_of(&self, caller: ConnId, session: &str) -> Option<ConnId> {
+        self.by_caller.get(&caller)?.get(session).map(|c| c.callee)
     }
 
     /// `callee` sent a heartbeat for `session` of `caller`: it is still working.

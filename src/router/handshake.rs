@@ -249,12 +249,19 @@ impl Router {
             }
             // The holder of the reconnection token takes the address over: the old connection
             // is closed and cleaned up first so its departure cannot remove the new services.
-            self.close_connection(
-                now,
-                existing,
-                close_code::GOING_AWAY,
-                "replaced by a reconnection of the same client".into(),
-            );
+            // Another server's connection is closed by that server.
+            match self.remote_server(existing).map(str::to_owned) {
+                Some(server) => self.cluster_push(super::ClusterOut::TakenOver {
+                    client: addr.clone(),
+                    server,
+                }),
+                None => self.close_connection(
+                    now,
+                    existing,
+                    close_code::GOING_AWAY,
+                    "replaced by a reconnection of the same client".into(),
+                ),
+            }
             self.drop_session(now, existing);
         }
         let record = ClientRecord {
@@ -291,6 +298,10 @@ impl Router {
             client: addr.clone(),
             user_id: user.id.clone(),
             conn,
+        });
+        self.cluster_push(super::ClusterOut::ClientJoined {
+            client: addr.clone(),
+            user: user_value.clone(),
         });
         self.sessions.insert(
             conn,

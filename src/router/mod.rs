@@ -13,6 +13,7 @@
 //! answered with an error, a bad handshake becomes an error frame plus a [`Event::Close`].
 
 mod calls;
+mod cluster;
 mod handshake;
 mod host;
 #[cfg(feature = "http")]
@@ -34,6 +35,7 @@ use crate::registry::{ClientAddr, ConnId, Registry};
 use crate::time::Timestamp;
 
 use calls::{CallTable, ManagerAsks};
+pub use cluster::{ClusterOut, FIRST_REMOTE_CONN};
 use links::CrossLinks;
 
 /// WebSocket close codes the Router asks drivers to use (protocol.md §1.4).
@@ -49,14 +51,16 @@ pub mod close_code {
 }
 
 /// Connection ids from here up are the Router's own (its HTTP peers); drivers number theirs
-/// below it, and inputs naming one are ignored.
+/// below [`FIRST_REMOTE_CONN`], and inputs naming one of the Router's are ignored.
 pub const FIRST_ROUTER_CONN: u64 = 1 << 62;
 
 /// Client ids that start with this are the Router's own HTTP peers; no connection may take one.
 pub(crate) const HTTP_PEER_PREFIX: &str = "~http-";
 
+/// True for connection ids no driver may name: the Router's own HTTP peers and the clients of
+/// other servers of a cluster.
 fn is_router_conn(conn: ConnId) -> bool {
-    conn.0 >= FIRST_ROUTER_CONN
+    conn.0 >= FIRST_REMOTE_CONN
 }
 
 /// One WebSocket-style message.
@@ -140,6 +144,9 @@ pub struct Router {
     asks: ManagerAsks,
     /// Pairs of connections in different workspaces a service call has linked.
     links: CrossLinks,
+    /// Clients of other servers of the cluster, and what the others must hear of.
+    remotes: cluster::Remotes,
+    cluster_out: VecDeque<ClusterOut>,
     manager_addr: String,
     manager_user: Value,
     transmits: VecDeque<Transmit>,
@@ -169,6 +176,8 @@ impl Router {
             calls: CallTable::default(),
             asks: ManagerAsks::default(),
             links: CrossLinks::default(),
+            remotes: cluster::Remotes::default(),
+            cluster_out: VecDeque::new(),
             manager_user: User::root().to_value("*"),
             manager_addr,
             config,
@@ -209,6 +218,9 @@ impl Router {
         }
         if let Some(root) = self.root_presence(addr) {
             return Some(root);
+        }
+        if addr.workspace == "*" {
+            return self.remotes.manager_conn(&addr.to_string());
         }
         #[cfg(feature = "http")]
         return self.http.conn_of(addr);
@@ -366,6 +378,7 @@ impl Router {
             if notice.event == "service_removed" {
                 self.http.forget_descriptor(&notice.data);
             }
+            self.share_service_notice(&notice);
             match notice.event {
                 "service_added" => self
                     .events

@@ -80,7 +80,14 @@ impl Router {
         let home = session.addr.workspace.clone();
         let target = match envelope.str("to") {
             None => return,
-            Some(to) if to == self.manager_addr || is_manager_alias(to) => Target::Manager,
+            Some(to) if to == self.manager_addr => Target::Manager,
+            // Answers to another server's manager go back to it; anything else addressed to a
+            // manager is for this server's own (clients call the manager of their server).
+            Some(to) if self.remotes.manager_conn(to).is_some() && !is_manager_call(&envelope) => {
+                let (_, id) = to.split_once('/').unwrap_or_default();
+                Target::Client(ClientAddr::new("*", id))
+            }
+            Some(to) if is_manager_alias(to) => Target::Manager,
             Some("*") => Target::Broadcast,
             Some(to) => match to.split_once('/') {
                 None => Target::Client(ClientAddr::new(home.clone(), to)),
@@ -210,9 +217,13 @@ impl Router {
         for conn in recipients {
             self.send(conn, Frame::Binary(frame.clone()));
         }
+        // Once to each other server with clients in the workspace; it fans out to its own.
+        for server in self.remote_servers_in(workspace) {
+            self.send(server, Frame::Binary(frame.clone()));
+        }
     }
 
-    fn direct(
+    pub(super) fn direct(
         &mut self,
         now: Timestamp,
         sender: ConnId,
@@ -251,12 +262,19 @@ impl Router {
         if !is_method && sender_ws != target.workspace.as_str() {
             return;
         }
+        // Answers to another server's manager: it stamps its questions with the recipient's
+        // workspace, and takes from here only answers to questions it asked (cluster.rs).
+        let to_remote_manager = target.workspace == "*";
         if is_method {
-            let denied = self.call_denied(sender_ws, &target, &method).or_else(|| {
-                (sender_ws != target.workspace)
-                    .then(|| self.cross_link(sender, callee, &target, &method))
-                    .flatten()
-            });
+            let denied = (!to_remote_manager)
+                .then(|| {
+                    self.call_denied(sender_ws, &target, &method).or_else(|| {
+                        (sender_ws != target.workspace)
+                            .then(|| self.cross_link(sender, callee, &target, &method))
+                            .flatten()
+                    })
+                })
+                .flatten();
             if let Some(denial) = denied {
                 if let Some(session) = session {
                     // peer_id left empty: only this call is rejected, not the caller's other
@@ -271,7 +289,9 @@ impl Router {
             // A callee answering: `<caller session>.resolve|reject|heartbeat` sent to the caller.
             if let Some((caller_session, kind)) = method.rsplit_once('.') {
                 match kind {
-                    "resolve" | "reject" => self.calls.complete(callee, caller_session, sender),
+                    "resolve" | "reject" => {
+                        self.calls.complete(callee, caller_session, sender);
+                    }
                     "heartbeat" => self.calls.keep_alive(now, callee, caller_session, sender),
                     _ => {}
                 }
@@ -361,15 +381,21 @@ impl Router {
 
     /// Tell `conn` that its call `session` cannot complete.
     pub(super) fn peer_not_found(&mut self, conn: ConnId, session: &str, peer: &str, error: &str) {
-        let envelope = Envelope::new(
-            vec![
-                ("type".to_owned(), "peer_not_found".into()),
-                ("session".to_owned(), session.into()),
-                ("peer_id".to_owned(), peer.into()),
-                ("error".to_owned(), error.into()),
-            ],
-            None,
-        );
+        let mut main = vec![
+            ("type".to_owned(), "peer_not_found".into()),
+            ("session".to_owned(), session.into()),
+            ("peer_id".to_owned(), peer.into()),
+            ("error".to_owned(), error.into()),
+        ];
+        // A caller on another server: its server delivers by address.
+        if let Some(caller) = self
+            .remotes
+            .server_of(conn)
+            .and_then(|_| self.sessions.get(&conn))
+        {
+            main.push(("to".to_owned(), caller.addr.to_string().into()));
+        }
+        let envelope = Envelope::new(main, None);
         self.send(conn, Frame::Binary(envelope.encode().into()));
     }
 
@@ -390,6 +416,13 @@ impl Router {
             return;
         };
         let addr = session.addr;
+        let remote = super::cluster::is_remote_conn(conn);
+        if remote && addr.workspace == "*" {
+            // Another server's manager: only its questions were pending here.
+            self.forget_conn(now, conn, &addr);
+            self.release_remote(conn);
+            return;
+        }
         if let Some((_, services)) = self.registry.remove_client(&addr) {
             for service in services {
                 self.notices.push(crate::manager::Notice {
@@ -408,6 +441,25 @@ impl Router {
             ]),
         });
         self.caches.forget(&addr);
+        self.forget_conn(now, conn, &addr);
+        // Hosts hear the services go before the client, in the order subscribers do.
+        #[cfg(feature = "http")]
+        self.pump_http(now);
+        self.flush_notices();
+        if remote {
+            self.release_remote(conn);
+        } else {
+            self.cluster_push(super::ClusterOut::ClientLeft {
+                client: addr.clone(),
+            });
+        }
+        self.events
+            .push_back(Event::ClientDisconnected { client: addr });
+    }
+
+    /// Release whoever waits on the departing `conn` (client `addr`), and forget what it waited
+    /// on and was linked to.
+    fn forget_conn(&mut self, now: Timestamp, conn: ConnId, addr: &ClientAddr) {
         self.calls.forget_caller(conn);
         self.links.forget(conn);
         self.root_direct.retain(|(peer, _)| *peer != conn);
@@ -423,12 +475,6 @@ impl Router {
             );
             self.deliver(now, &requester, outcome);
         }
-        // Hosts hear the services go before the client, in the order subscribers do.
-        #[cfg(feature = "http")]
-        self.pump_http(now);
-        self.flush_notices();
-        self.events
-            .push_back(Event::ClientDisconnected { client: addr });
     }
 }
 
@@ -439,6 +485,14 @@ fn service_call(method: &str) -> Option<(&str, &str)> {
     let call = method.strip_prefix("services.")?;
     let (service, function) = call.split_once('.').unwrap_or((call, ""));
     Some((service.split('@').next().unwrap_or(service), function))
+}
+
+/// True if `envelope` calls a service (`services.*`), rather than answering or calling back in a
+/// session.
+fn is_manager_call(envelope: &Envelope) -> bool {
+    envelope
+        .str("method")
+        .is_none_or(|m| m.starts_with("services."))
 }
 
 /// `*/<base>` or `*/<base>-<suffix>`: the manager under an id a client kept from before a restart

@@ -351,6 +351,10 @@ pub(crate) struct Harness {
     pub(crate) events: Vec<Event>,
     /// Connections the Router asked to close (and that the harness then reported closed).
     pub(crate) closed: HashSet<ConnId>,
+    /// Frames for clients of other servers of a cluster: `(server, frame)`, oldest first.
+    pub(crate) to_servers: Vec<(String, Frame)>,
+    /// What a cluster's other servers must hear of, oldest first.
+    pub(crate) cluster_out: Vec<hypha_core::ClusterOut>,
 }
 
 impl Harness {
@@ -369,6 +373,8 @@ impl Harness {
             inbox: HashMap::new(),
             events: Vec::new(),
             closed: HashSet::new(),
+            to_servers: Vec::new(),
+            cluster_out: Vec::new(),
         }
     }
 
@@ -378,7 +384,14 @@ impl Harness {
         loop {
             let mut progressed = false;
             while let Some(t) = self.router.poll_transmit() {
-                self.inbox.entry(t.conn).or_default().push(t.frame);
+                match self.router.remote_server(t.conn) {
+                    Some(server) => self.to_servers.push((server.to_owned(), t.frame)),
+                    None => self.inbox.entry(t.conn).or_default().push(t.frame),
+                }
+                progressed = true;
+            }
+            while let Some(out) = self.router.poll_cluster() {
+                self.cluster_out.push(out);
                 progressed = true;
             }
             let mut closes = Vec::new();

@@ -1,0 +1,422 @@
+//! Several servers, one set of workspaces (the cluster over Redis, design.md §7). Sans-IO like
+//! the rest of the Router: what other servers hold comes in as inputs, what this one holds goes
+//! out as [`ClusterOut`]s for the driver to store, and frames for clients of other servers leave
+//! as ordinary [`super::Transmit`]s, to a connection id that stands for that remote client
+//! ([`Router::remote_server`] says which server to publish it to).
+//!
+//! - A remote client is a session like a local one, with a user that may do nothing here, so
+//!   calls to it, links across workspaces, the manager's questions and the clean-up when it goes
+//!   work per client exactly as they do locally.
+//! - Each other server's workspace manager is a remote client at `*/<its manager id>`: the
+//!   answers to the questions it puts to clients of this server go back to it.
+//! - A frame from another server was stamped there: it is routed as its sender's, without
+//!   re-stamping, only to clients of this server, and to this server's manager only as an answer
+//!   to one of its questions. Broadcasts reach this server's subscribers only.
+//! - A frame between two clients of this server never leaves it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rmpv::Value;
+
+use super::{Frame, Router, Session};
+use crate::auth::User;
+use crate::manager::Notice;
+use crate::registry::{ClientAddr, ClientRecord, ConnId, RegistryError, ServiceId};
+use crate::time::Timestamp;
+use crate::wire::Envelope;
+
+/// Connection ids from here up to [`super::FIRST_ROUTER_CONN`] stand for clients of other
+/// servers; drivers number their own connections below it.
+pub const FIRST_REMOTE_CONN: u64 = 1 << 61;
+
+/// What the driver must tell the other servers (through shared storage).
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "the other servers must hear of it"]
+pub enum ClusterOut {
+    /// A client connected to this server.
+    ClientJoined {
+        /// Its address.
+        client: ClientAddr,
+        /// Its user, as stamped on its frames.
+        user: Value,
+    },
+    /// A client of this server left.
+    ClientLeft {
+        /// Its address.
+        client: ClientAddr,
+    },
+    /// A client of this server registered or replaced a service.
+    ServiceRegistered {
+        /// The ServiceInfo as listed.
+        info: Value,
+    },
+    /// A service of a client of this server is gone.
+    ServiceUnregistered {
+        /// Its id (`ws/client:name`).
+        id: String,
+    },
+    /// A client reconnected here while another server still held it: that server must close
+    /// its old connection.
+    TakenOver {
+        /// The client.
+        client: ClientAddr,
+        /// The server that held it.
+        server: String,
+    },
+}
+
+/// The clients of other servers this Router knows, by the connection ids standing for them.
+#[derive(Debug, Default)]
+pub(super) struct Remotes {
+    next: u64,
+    server_of: HashMap<ConnId, String>,
+    by_server: HashMap<String, BTreeSet<ConnId>>,
+    /// `*/<manager id>` of each other server → the connection standing for that manager.
+    managers: HashMap<String, ConnId>,
+}
+
+impl Remotes {
+    fn allocate(&mut self, server: &str) -> ConnId {
+        let conn = ConnId(FIRST_REMOTE_CONN + self.next);
+        self.next += 1;
+        self.server_of.insert(conn, server.to_owned());
+        self.by_server
+            .entry(server.to_owned())
+            .or_default()
+            .insert(conn);
+        conn
+    }
+
+    fn release(&mut self, conn: ConnId) {
+        if let Some(server) = self.server_of.remove(&conn) {
+            if let Some(conns) = self.by_server.get_mut(&server) {
+                conns.remove(&conn);
+                if conns.is_empty() {
+                    self.by_server.remove(&server);
+                }
+            }
+        }
+        self.managers.retain(|_, c| *c != conn);
+    }
+
+    pub(super) fn server_of(&self, conn: ConnId) -> Option<&str> {
+        self.server_of.get(&conn).map(String::as_str)
+    }
+
+    pub(super) fn manager_conn(&self, addr: &str) -> Option<ConnId> {
+        self.managers.get(addr).copied()
+    }
+
+    fn conns_of(&self, server: &str) -> Vec<ConnId> {
+        self.by_server
+            .get(server)
+            .map(|c| c.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// True for connection ids that stand for clients of other servers.
+pub(super) fn is_remote_conn(conn: ConnId) -> bool {
+    (FIRST_REMOTE_CONN..super::FIRST_ROUTER_CONN).contains(&conn.0)
+}
+
+impl Router {
+    /// Which server holds the client a connection id stands for, if it is a remote one: where
+    /// the driver publishes a [`super::Transmit`] to it.
+    pub fn remote_server(&self, conn: ConnId) -> Option<&str> {
+        self.remotes.server_of(conn)
+    }
+
+    /// Next thing the other servers must hear of. Call until `None` after every `handle_*`
+    /// (only a Router configured with [`crate::Config::cluster`] produces any).
+    pub fn poll_cluster(&mut self) -> Option<ClusterOut> {
+        self.cluster_out.pop_front()
+    }
+
+    pub(super) fn cluster_push(&mut self, out: ClusterOut) {
+        if self.config.cluster {
+            self.cluster_out.push_back(out);
+        }
+    }
+
+    /// Server `server` joined, with its workspace manager at `*/<manager_id>`: the answers to its
+    /// manager's questions may now go back to it.
+    pub fn handle_server_joined(&mut self, now: Timestamp, server: &str, manager_id: &str) {
+        let addr = format!("*/{manager_id}");
+        if server == self.config.server_id || addr == self.manager_addr {
+            return;
+        }
+        if let Some(old) = self.remotes.manager_conn(&addr) {
+            self.drop_session(now, old);
+        }
+        let conn = self.remotes.allocate(server);
+        self.remotes.managers.insert(addr, conn);
+        let session = Session {
+            addr: ClientAddr::new("*", manager_id),
+            user: User::remote(format!("{server}/{manager_id}")),
+            user_value: Value::Nil,
+        };
+        self.sessions.insert(conn, session);
+    }
+
+    /// A client connected to server `server`, with the `user` its frames carry. Refused if a
+    /// client of this server holds the address; a record of another server is replaced (the
+    /// client moved).
+    pub fn handle_remote_client(
+        &mut self,
+        now: Timestamp,
+        server: &str,
+        client: ClientAddr,
+        user: &Value,
+    ) -> Result<(), RegistryError> {
+        if let Some(existing) = self.registry.client(&client).map(|c| c.conn) {
+            if !is_remote_conn(existing) {
+                return Err(RegistryError::ClientExists(client));
+            }
+            self.drop_session(now, existing);
+        }
+        let user_id = crate::manager::map_str(user, "id").unwrap_or("anonymous");
+        let user = User::remote(user_id.to_owned());
+        let conn = self.remotes.allocate(server);
+        let record = ClientRecord {
+            conn,
+            user: user.clone(),
+            subscriptions: Default::default(),
+        };
+        if let Err(e) = self.registry.add_client(client.clone(), record) {
+            self.remotes.release(conn);
+            return Err(e);
+        }
+        let session = Session {
+            addr: client,
+            user,
+            user_value: Value::Nil,
+        };
+        self.sessions.insert(conn, session);
+        Ok(())
+    }
+
+    /// A client of another server registered (or replaced) the service `info` (as listed).
+    /// Subscribers here hear of it as of a local one.
+    pub fn handle_remote_service(&mut self, now: Timestamp, info: &Value) -> Result<(), String> {
+        let record = crate::manager::record_from_info(info).ok_or("malformed service info")?;
+        let provider = record.id.provider.clone();
+        if !self
+            .registry
+            .client(&provider)
+            .is_some_and(|c| is_remote_conn(c.conn))
+        {
+            return Err(format!("{provider} is not a client of another server"));
+        }
+        let is_built_in = record.id.name == "built-in";
+        let replaced = self.registry.register(record).map_err(|e| e.to_string())?;
+        let workspace = provider.workspace.clone();
+        if let Some(old) = replaced {
+            self.notices.push(Notice {
+                workspace: workspace.clone(),
+                event: "service_removed",
+                data: old.info(),
+            });
+        } else if is_built_in {
+            self.notices.push(Notice {
+                workspace: workspace.clone(),
+                event: "client_connected",
+                data: Value::Map(vec![
+                    ("id".into(), provider.to_string().into()),
+                    ("workspace".into(), workspace.as_str().into()),
+                ]),
+            });
+        }
+        self.notices.push(Notice {
+            workspace,
+            event: "service_added",
+            data: info.clone(),
+        });
+        let _ = now;
+        self.flush_notices();
+        Ok(())
+    }
+
+    /// A service of a client of another server is gone.
+    pub fn handle_remote_service_removed(&mut self, now: Timestamp, id: &str) {
+        let Some((provider, name)) = id.split_once(':') else {
+            return;
+        };
+        let Some(provider) = ClientAddr::parse(provider) else {
+            return;
+        };
+        if !self
+            .registry
+            .client(&provider)
+            .is_some_and(|c| is_remote_conn(c.conn))
+        {
+            return;
+        }
+        let name = name.split('@').next().unwrap_or(name);
+        if let Some(old) = self
+            .registry
+            .unregister(&ServiceId::new(provider.clone(), name))
+        {
+            self.notices.push(Notice {
+                workspace: provider.workspace,
+                event: "service_removed",
+                data: old.info(),
+            });
+        }
+        let _ = now;
+        self.flush_notices();
+    }
+
+    /// A client of another server left: its services go, and calls waiting on it are rejected.
+    pub fn handle_remote_client_gone(&mut self, now: Timestamp, client: &ClientAddr) {
+        if let Some(conn) = self.registry.client(client).map(|c| c.conn) {
+            if is_remote_conn(conn) {
+                self.drop_session(now, conn);
+            }
+        }
+    }
+
+    /// Server `server` is gone (its heartbeat expired, or it left): every client it held is gone.
+    pub fn handle_server_gone(&mut self, now: Timestamp, server: &str) {
+        for conn in self.remotes.conns_of(server) {
+            self.drop_session(now, conn);
+        }
+    }
+
+    /// A service of a client of this server was registered or removed while it stays
+    /// connected: tell the other servers. (A departing client's services go with its
+    /// [`ClusterOut::ClientLeft`].)
+    pub(super) fn share_service_notice(&mut self, notice: &Notice) {
+        if !self.config.cluster {
+            return;
+        }
+        let Some(id) = crate::manager::map_str(&notice.data, "id") else {
+            return;
+        };
+        let provider = id.split_once(':').and_then(|(p, _)| ClientAddr::parse(p));
+        let local = provider
+            .and_then(|p| self.registry.client(&p).map(|c| c.conn))
+            .is_some_and(|conn| !is_remote_conn(conn));
+        if !local {
+            return;
+        }
+        let out = match notice.event {
+            "service_added" => ClusterOut::ServiceRegistered {
+                info: notice.data.clone(),
+            },
+            "service_removed" => ClusterOut::ServiceUnregistered { id: id.to_owned() },
+            _ => return,
+        };
+        self.cluster_push(out);
+    }
+
+    /// Forget what a departing remote session stood for (called by `drop_session`).
+    pub(super) fn release_remote(&mut self, conn: ConnId) {
+        self.remotes.release(conn);
+    }
+
+    /// A frame server `server` routed to a client of this one, stamped there. Dropped unless its
+    /// sender is a client that server holds and its target is here.
+    pub fn handle_cluster_frame(&mut self, now: Timestamp, server: &str, bytes: Vec<u8>) {
+        let Ok(envelope) = Envelope::decode(bytes) else {
+            return;
+        };
+        let Some(to) = envelope.str("to").map(str::to_owned) else {
+            return;
+        };
+        // The server's own word that a call cannot complete (the callee it held left).
+        if envelope.str("type") == Some("peer_not_found") && envelope.str("from").is_none() {
+            let Some(caller) = self.local_conn(&to) else {
+                return;
+            };
+            // Delivered only while this server still tracks the call, and then no longer: the
+            // caller hears once, whether this word or the news that the callee left comes first.
+            let session = envelope.str("session").unwrap_or_default();
+            let tracked = self
+                .calls
+                .callee_of(caller, session)
+                .filter(|callee| self.remotes.server_of(*callee) == Some(server))
+                .is_some_and(|callee| self.calls.complete(caller, session, callee));
+            if tracked {
+                self.send_envelope(caller, envelope);
+            }
+            return;
+        }
+        let Some(sender) = envelope.str("from").and_then(|from| {
+            self.remotes.manager_conn(from).or_else(|| {
+                ClientAddr::parse(from)
+                    .and_then(|a| self.registry.client(&a))
+                    .map(|c| c.conn)
+            })
+        }) else {
+            return;
+        };
+        if self.remotes.server_of(sender) != Some(server) {
+            return;
+        }
+        self.frames_routed += 1;
+        if to == self.manager_addr {
+            // Only answers to this manager's questions; clients call their own server's manager.
+            let method = envelope.str("method").unwrap_or_default();
+            let answers = method
+                .rsplit_once('.')
+                .is_some_and(|(ask, _)| self.asks.is_pending(ask, sender));
+            if answers {
+                self.manager_call(now, sender, envelope, 0);
+            }
+            return;
+        }
+        let sender_ws = envelope.str("ws").unwrap_or_default().to_owned();
+        if let Some(workspace) = to.strip_suffix("/*") {
+            if workspace == sender_ws {
+                self.fan_out_local(workspace, envelope);
+            }
+            return;
+        }
+        let Some(target) = ClientAddr::parse(&to) else {
+            return;
+        };
+        if self.local_conn(&to).is_none() {
+            return;
+        }
+        self.direct(now, sender, &sender_ws, target, envelope);
+    }
+
+    /// The connection of a client of this server at `addr` (text form).
+    fn local_conn(&self, addr: &str) -> Option<ConnId> {
+        let addr = ClientAddr::parse(addr)?;
+        self.conn_of(&addr).filter(|c| !is_remote_conn(*c))
+    }
+
+    /// Deliver a broadcast of `workspace` to this server's subscribers of its event type.
+    pub(super) fn fan_out_local(&mut self, workspace: &str, envelope: Envelope) {
+        let Some(event) = envelope.str("type").map(str::to_owned) else {
+            return;
+        };
+        let frame = bytes::Bytes::from(envelope.encode());
+        let recipients: Vec<ConnId> = self
+            .registry
+            .clients_in(workspace)
+            .filter(|(_, c)| !is_remote_conn(c.conn) && c.subscriptions.contains(&event))
+            .map(|(_, c)| c.conn)
+            .collect();
+        for conn in recipients {
+            self.send(conn, Frame::Binary(frame.clone()));
+        }
+    }
+
+    /// One connection per other server with clients in `workspace`: where a broadcast of it is
+    /// published once per server.
+    pub(super) fn remote_servers_in(&self, workspace: &str) -> Vec<ConnId> {
+        let mut seen = BTreeSet::new();
+        self.registry
+            .clients_in(workspace)
+            .map(|(_, c)| c.conn)
+            .filter(|conn| {
+                self.remotes
+                    .server_of(*conn)
+                    .is_some_and(|s| seen.insert(s.to_owned()))
+            })
+            .collect()
+    }
+}
