@@ -30,6 +30,8 @@ struct State {
 /// The shared server: the Router, the outboxes, and the timer's deadline.
 pub(crate) struct Hub {
     state: Mutex<State>,
+    /// Where frames for clients of other servers, and news for them, go (`--redis-uri`).
+    cluster: std::sync::OnceLock<crate::cluster::ClusterLink>,
     budgets: Arc<Budgets>,
     input_rates: InputRates,
     next_conn: AtomicU64,
@@ -54,6 +56,7 @@ impl Hub {
                 outboxes: HashMap::new(),
                 http_outboxes: HashMap::new(),
             }),
+            cluster: std::sync::OnceLock::new(),
             next_conn: AtomicU64::new(1),
             next_http: AtomicU64::new(1),
             deadline: watch::channel(None).0,
@@ -119,6 +122,38 @@ impl Hub {
         let mut state = self.lock();
         if state.http_outboxes.remove(&id).is_some() {
             state.router.handle_http_cancel(now(), id);
+            self.drain(&mut state);
+        }
+    }
+
+    /// Join a cluster: from now on frames for other servers' clients and news go to `link`.
+    pub(crate) fn set_cluster(&self, link: crate::cluster::ClusterLink) {
+        let _ = self.cluster.set(link);
+    }
+
+    /// Feed the Router one of the cluster's inputs (router/cluster.rs), then deliver.
+    pub(crate) fn cluster_input(&self, input: impl FnOnce(&mut Router, Timestamp)) {
+        let mut state = self.lock();
+        input(&mut state.router, now());
+        self.drain(&mut state);
+    }
+
+    /// What the other servers must know of this server's clients (to rebuild Redis).
+    pub(crate) fn cluster_snapshot(&self) -> Vec<hypha_core::ClusterOut> {
+        self.lock().router.cluster_snapshot()
+    }
+
+    /// Close the connection of the local client at `addr`, if there is one (another server
+    /// holds it now, or held it first).
+    pub(crate) fn close_local_client(&self, addr: &hypha_core::ClientAddr, reason: &str) {
+        let mut state = self.lock();
+        let Some(conn) = state.router.registry().client(addr).map(|c| c.conn) else {
+            return;
+        };
+        if let Some(outbox) = state.outboxes.remove(&conn) {
+            info!(client = %addr, reason, "closing a client another server holds");
+            outbox.close(close_code::POLICY_VIOLATION, reason.to_owned());
+            state.router.handle_disconnect(now(), conn);
             self.drain(&mut state);
         }
     }
@@ -202,8 +237,22 @@ impl Hub {
     fn drain_once(&self, state: &mut State) -> (Vec<ConnId>, usize) {
         let mut too_slow = Vec::new();
         let mut queued = 0;
+        // News first: a client told its service is registered may call it through another
+        // server at once, and the news should be on its way there before the answer is.
+        while let Some(news) = state.router.poll_cluster() {
+            if let Some(link) = self.cluster.get() {
+                link.send(crate::cluster::Outgoing::News(news));
+            }
+        }
         while let Some(transmit) = state.router.poll_transmit() {
             let conn = transmit.conn;
+            if let Some(server) = state.router.remote_server(conn) {
+                if let (Some(link), Frame::Binary(bytes)) = (self.cluster.get(), transmit.frame) {
+                    let server = server.to_owned();
+                    link.send(crate::cluster::Outgoing::Frame { server, bytes });
+                }
+                continue;
+            }
             if too_slow.contains(&conn) {
                 continue;
             }

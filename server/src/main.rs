@@ -6,6 +6,7 @@
 //! prints `HYPHA_CORE_SERVER_LISTENING http://<addr>` on stdout once it accepts connections.
 
 mod accept;
+mod cluster;
 mod driver;
 mod http;
 mod outbox;
@@ -62,6 +63,11 @@ struct Args {
     /// that the server restarted; give a fixed one to keep it across restarts.
     #[arg(long, env = "HYPHA_SERVER_ID")]
     server_id: Option<String>,
+    /// Join a cluster of servers sharing workspaces through this Redis:
+    /// `redis://[user:password@]host:port[/db]`, `rediss://` (TLS) or `unix:///path`. Each
+    /// server needs its own `--server-id`. Without it the server runs alone.
+    #[arg(long, env = "HYPHA_REDIS_URI")]
+    redis_uri: Option<String>,
     /// Bytes an HTTP-transport client (`GET /rpc`) may have waiting unread before its stream is
     /// cut.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
@@ -144,6 +150,15 @@ async fn main() -> std::io::Result<()> {
             random_bytes::<32>().to_vec()
         }
     };
+    let redis_uri = args.redis_uri.filter(|u| !u.is_empty());
+    if let Some(uri) = &redis_uri {
+        cluster::check_uri(uri).map_err(std::io::Error::other)?;
+        if args.server_id.as_deref().is_none_or(str::is_empty) {
+            return Err(std::io::Error::other(
+                "--redis-uri needs --server-id (or HYPHA_SERVER_ID): each server of a cluster is named",
+            ));
+        }
+    }
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     let addr: SocketAddr = listener.local_addr()?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
@@ -165,6 +180,7 @@ async fn main() -> std::io::Result<()> {
     };
     config.manager_id = format!("{}-{server_id}", hypha_core::MANAGER_ID_BASE);
     config.server_id = server_id;
+    config.cluster = redis_uri.is_some();
     config.limits = hypha_core::Limits {
         uploads_total_bytes: args.upload_total_bytes,
         service_bytes: args.service_bytes,
@@ -189,8 +205,19 @@ async fn main() -> std::io::Result<()> {
         messages: rate(args.message_rate, args.message_burst),
         fan_out_bytes: rate(args.fan_out_rate, args.fan_out_burst),
     };
+    let (id, manager) = (config.server_id.clone(), config.manager_id.clone());
     let hub = Arc::new(driver::Hub::new(config, budgets, input_rates));
     let timer = tokio::spawn(driver::run_timer(hub.clone()));
+    let mut joined = None;
+    if let Some(uri) = &redis_uri {
+        let (cluster, link, outgoing) = cluster::Cluster::join(uri, &id, &manager, hub.clone())
+            .await
+            .map_err(std::io::Error::other)?;
+        hub.set_cluster(link);
+        cluster.spawn(outgoing);
+        info!(server_id = %id, "joined the cluster");
+        joined = Some(cluster);
+    }
     let app = http::router(hub.clone());
 
     info!(%addr, %public_url, "listening (websocket at /ws)");
@@ -219,6 +246,9 @@ async fn main() -> std::io::Result<()> {
     hub.close_all();
     // Give writers a moment to flush their close frames.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if let Some(cluster) = joined {
+        cluster.leave().await;
+    }
     timer.abort();
     Ok(())
 }

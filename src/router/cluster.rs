@@ -73,6 +73,11 @@ pub(super) struct Remotes {
     by_server: HashMap<String, BTreeSet<ConnId>>,
     /// `*/<manager id>` of each other server → the connection standing for that manager.
     managers: HashMap<String, ConnId>,
+    /// Clients of other servers that were never announced (their HTTP requests' peers), known
+    /// from their first call here until their server says they left.
+    adopted: HashMap<ClientAddr, ConnId>,
+    /// This server's HTTP peers that called clients of other servers: their end is news.
+    pub(super) calling_out: BTreeSet<ConnId>,
 }
 
 impl Remotes {
@@ -97,6 +102,11 @@ impl Remotes {
             }
         }
         self.managers.retain(|_, c| *c != conn);
+        self.adopted.retain(|_, c| *c != conn);
+    }
+
+    pub(super) fn adopted_conn(&self, addr: &ClientAddr) -> Option<ConnId> {
+        self.adopted.get(addr).copied()
     }
 
     pub(super) fn server_of(&self, conn: ConnId) -> Option<&str> {
@@ -114,6 +124,9 @@ impl Remotes {
             .unwrap_or_default()
     }
 }
+
+/// Clients of one other server this one keeps track of, announced or adopted.
+const MAX_PER_SERVER: usize = 1_000_000;
 
 /// True for connection ids that stand for clients of other servers.
 pub(super) fn is_remote_conn(conn: ConnId) -> bool {
@@ -273,6 +286,8 @@ impl Router {
             if is_remote_conn(conn) {
                 self.drop_session(now, conn);
             }
+        } else if let Some(conn) = self.remotes.adopted_conn(client) {
+            self.drop_session(now, conn);
         }
     }
 
@@ -310,6 +325,31 @@ impl Router {
         self.cluster_push(out);
     }
 
+    /// What the other servers must know of this server's clients and their services, as
+    /// [`ClusterOut`]s: to rebuild a shared store that lost it (Redis restarted empty).
+    pub fn cluster_snapshot(&self) -> Vec<ClusterOut> {
+        let mut out = Vec::new();
+        for session in self.sessions.values() {
+            let local = self
+                .registry
+                .client(&session.addr)
+                .is_some_and(|c| !is_remote_conn(c.conn));
+            if !local {
+                continue;
+            }
+            out.push(ClusterOut::ClientJoined {
+                client: session.addr.clone(),
+                user: session.user_value.clone(),
+            });
+            for service in self.registry.services_of(&session.addr) {
+                out.push(ClusterOut::ServiceRegistered {
+                    info: service.info(),
+                });
+            }
+        }
+        out
+    }
+
     /// Forget what a departing remote session stood for (called by `drop_session`).
     pub(super) fn release_remote(&mut self, conn: ConnId) {
         self.remotes.release(conn);
@@ -318,6 +358,14 @@ impl Router {
     /// A frame server `server` routed to a client of this one, stamped there. Dropped unless its
     /// sender is a client that server holds and its target is here.
     pub fn handle_cluster_frame(&mut self, now: Timestamp, server: &str, bytes: Vec<u8>) {
+        self.route_cluster_frame(now, server, bytes);
+        // As after any input: HTTP requests waiting on what arrived go on, subscribers hear.
+        #[cfg(feature = "http")]
+        self.pump_http(now);
+        self.flush_notices();
+    }
+
+    fn route_cluster_frame(&mut self, now: Timestamp, server: &str, bytes: Vec<u8>) {
         let Ok(envelope) = Envelope::decode(bytes) else {
             return;
         };
@@ -342,13 +390,17 @@ impl Router {
             }
             return;
         }
-        let Some(sender) = envelope.str("from").and_then(|from| {
-            self.remotes.manager_conn(from).or_else(|| {
-                ClientAddr::parse(from)
-                    .and_then(|a| self.registry.client(&a))
-                    .map(|c| c.conn)
-            })
-        }) else {
+        let Some(from) = envelope.str("from").map(str::to_owned) else {
+            return;
+        };
+        let known = self.remotes.manager_conn(&from).or_else(|| {
+            let addr = ClientAddr::parse(&from)?;
+            self.registry
+                .client(&addr)
+                .map(|c| c.conn)
+                .or_else(|| self.remotes.adopted_conn(&addr))
+        });
+        let Some(sender) = known.or_else(|| self.adopt(server, &from, &envelope)) else {
             return;
         };
         if self.remotes.server_of(sender) != Some(server) {
@@ -380,6 +432,41 @@ impl Router {
             return;
         }
         self.direct(now, sender, &sender_ws, target, envelope);
+    }
+
+    /// A call from a client `server` never announced (one of its HTTP requests): known from
+    /// now on, so that answers and callbacks find their way back, until `server` says it left.
+    fn adopt(&mut self, server: &str, from: &str, envelope: &Envelope) -> Option<ConnId> {
+        if !envelope
+            .str("method")
+            .is_some_and(|m| m.starts_with("services."))
+        {
+            return None;
+        }
+        let addr = ClientAddr::parse(from)?;
+        if self
+            .remotes
+            .by_server
+            .get(server)
+            .is_none_or(|c| c.len() >= MAX_PER_SERVER)
+        {
+            // Unknown server, or one that would grow this table past its budget.
+            return None;
+        }
+        let user_id = envelope
+            .get("user")
+            .and_then(|u| crate::manager::map_str(u, "id"))
+            .unwrap_or("anonymous")
+            .to_owned();
+        let conn = self.remotes.allocate(server);
+        self.remotes.adopted.insert(addr.clone(), conn);
+        let session = Session {
+            addr,
+            user: User::remote(user_id),
+            user_value: Value::Nil,
+        };
+        self.sessions.insert(conn, session);
+        Some(conn)
     }
 
     /// The connection of a client of this server at `addr` (text form).

@@ -222,6 +222,9 @@ impl Router {
         if addr.workspace == "*" {
             return self.remotes.manager_conn(&addr.to_string());
         }
+        if let Some(adopted) = self.remotes.adopted_conn(addr) {
+            return Some(adopted);
+        }
         #[cfg(feature = "http")]
         return self.http.conn_of(addr);
         #[cfg(not(feature = "http"))]

@@ -245,6 +245,11 @@ impl Router {
             }
             return;
         };
+        // An HTTP request's peer calling a client of another server: that server will know it
+        // (cluster.rs adopts it) until it ends, so its end is news.
+        if sender.0 >= super::FIRST_ROUTER_CONN && self.remote_server(callee).is_some() {
+            self.remotes.calling_out.insert(sender);
+        }
         // A call from another workspace to root's own address: its answers must come from there.
         if !presence
             && sender_ws != target.workspace
@@ -417,13 +422,16 @@ impl Router {
         };
         let addr = session.addr;
         let remote = super::cluster::is_remote_conn(conn);
-        if remote && addr.workspace == "*" {
-            // Another server's manager: only its questions were pending here.
+        if remote && self.registry.client(&addr).map(|c| c.conn) != Some(conn) {
+            // Another server's manager, or the peer of one of its HTTP requests: never listed
+            // here, only their calls and questions were.
             self.forget_conn(now, conn, &addr);
             self.release_remote(conn);
             return;
         }
-        if let Some((_, services)) = self.registry.remove_client(&addr) {
+        let removed = self.registry.remove_client(&addr);
+        let registered = removed.is_some();
+        if let Some((_, services)) = removed {
             for service in services {
                 self.notices.push(crate::manager::Notice {
                     workspace: addr.workspace.clone(),
@@ -448,7 +456,8 @@ impl Router {
         self.flush_notices();
         if remote {
             self.release_remote(conn);
-        } else {
+        } else if registered {
+            // (The Router's own HTTP peers were never announced.)
             self.cluster_push(super::ClusterOut::ClientLeft {
                 client: addr.clone(),
             });

@@ -740,7 +740,12 @@ impl Router {
             }
         }
         self.http.peers.remove(&exchange.conn);
-        if self.sessions.remove(&exchange.conn).is_some() {
+        if let Some(session) = self.sessions.remove(&exchange.conn) {
+            if self.remotes.calling_out.remove(&exchange.conn) {
+                self.cluster_push(super::ClusterOut::ClientLeft {
+                    client: session.addr,
+                });
+            }
             self.calls.forget_caller(exchange.conn);
             self.asks.forget_requester(exchange.conn);
             // An app still waiting on one of the exchange's functions hears that it is gone.

@@ -1,0 +1,638 @@
+//! The cluster driver: several servers share workspaces through Redis (`--redis-uri`). The
+//! Router decides; this file only carries its cluster inputs and outputs (router/cluster.rs):
+//!
+//! - **State** (for servers that join or come back): `hc:clients:<server>` (client address →
+//!   its user, msgpack) and `hc:services:<server>` (service id → its info, msgpack) per server,
+//!   `hc:client:<address>` → the server holding that client (set with NX: the duplicate check is
+//!   atomic across servers), `hc:servers` (members) and `hc:server:<id>` (its manager id, with a
+//!   TTL: the heartbeat). No keyspace scans: every read names its key.
+//! - **Messages**: one channel per server, `hc:to:<server>`, carrying both the frames for its
+//!   clients and the news of the others' clients and services, so news of a client always comes
+//!   before its frames. Pub/sub is at-most-once: what is published while a server is cut off is
+//!   lost, and callers' own timeouts report it.
+//! - **Liveness**: every server refreshes its heartbeat every [`HEARTBEAT`]; one that misses
+//!   [`HEARTBEAT_TTL`] is gone: every survivor purges its clients (the Router rejects the calls
+//!   that waited on them), and one of them deletes its keys.
+//! - **Recovery**: a server that lost Redis keeps serving its own clients, reconnects with
+//!   back-off, and writes its state again if Redis came back without it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use hypha_core::{ClientAddr, ClusterOut};
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands as _;
+use rmpv::Value;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::driver::Hub;
+
+/// How often a server says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a heartbeat lasts: a server silent this long is gone.
+const HEARTBEAT_TTL: Duration = Duration::from_secs(4);
+/// Messages waiting to be written to Redis; past it they are dropped (at-most-once anyway).
+const OUTGOING_CAPACITY: usize = 100_000;
+/// Longest wait between two attempts to reach Redis again.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+const FRAME: u8 = 1;
+const NEWS: u8 = 2;
+
+/// What the driver loop hands to the cluster writer.
+pub(crate) enum Outgoing {
+    /// A frame for a client of `server`.
+    Frame {
+        server: String,
+        bytes: axum::body::Bytes,
+    },
+    /// News for the other servers.
+    News(ClusterOut),
+}
+
+/// The sending side the Hub holds.
+#[derive(Clone)]
+pub(crate) struct ClusterLink {
+    tx: mpsc::Sender<Outgoing>,
+}
+
+impl ClusterLink {
+    pub(crate) fn send(&self, outgoing: Outgoing) {
+        if self.tx.try_send(outgoing).is_err() {
+            debug!("cluster writer behind: a message for another server was dropped");
+        }
+    }
+}
+
+/// Accept only the schemes the redis crate connects to: TCP, TLS and Unix sockets. Anything
+/// else is an error, not a silent single-server fallback.
+pub(crate) fn check_uri(uri: &str) -> Result<(), String> {
+    let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
+    match scheme {
+        "redis" | "rediss" | "unix" | "redis+unix" => Ok(()),
+        _ => Err(format!(
+            "unsupported --redis-uri {uri:?}: use redis://[user:password@]host:port[/db], rediss:// (TLS) or unix:///path"
+        )),
+    }
+}
+
+fn server_key(id: &str) -> String {
+    format!("hc:server:{id}")
+}
+fn clients_key(id: &str) -> String {
+    format!("hc:clients:{id}")
+}
+fn services_key(id: &str) -> String {
+    format!("hc:services:{id}")
+}
+fn client_key(addr: &str) -> String {
+    format!("hc:client:{addr}")
+}
+fn channel(id: &str) -> String {
+    format!("hc:to:{id}")
+}
+
+fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, value).expect("invariant: writing to a Vec cannot fail");
+    out
+}
+
+fn decode(bytes: &[u8]) -> Option<Value> {
+    rmpv::decode::read_value(&mut &bytes[..]).ok()
+}
+
+/// `[NEWS] msgpack [kind, origin, a?]`.
+fn news_message(origin: &str, news: &ClusterOut) -> Vec<u8> {
+    let (kind, arg) = match news {
+        ClusterOut::ClientJoined { client, user } => (
+            "client",
+            Value::Array(vec![client.to_string().into(), user.clone()]),
+        ),
+        ClusterOut::ClientLeft { client } => ("left", client.to_string().into()),
+        ClusterOut::ServiceRegistered { info } => ("service", info.clone()),
+        ClusterOut::ServiceUnregistered { id } => ("unservice", id.as_str().into()),
+        ClusterOut::TakenOver { client, .. } => ("takeover", client.to_string().into()),
+    };
+    let mut out = vec![NEWS];
+    out.extend(encode(&Value::Array(vec![kind.into(), origin.into(), arg])));
+    out
+}
+
+/// `[FRAME] len(origin) origin frame`.
+fn frame_message(origin: &str, frame: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + origin.len() + frame.len());
+    out.push(FRAME);
+    out.push(u8::try_from(origin.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(origin.as_bytes());
+    out.extend_from_slice(frame);
+    out
+}
+
+/// One server of the cluster.
+pub(crate) struct Cluster {
+    id: String,
+    manager_id: String,
+    client: redis::Client,
+    redis: ConnectionManager,
+    hub: Arc<Hub>,
+    /// Servers whose state this one has loaded, alive at the last heartbeat.
+    known: tokio::sync::Mutex<BTreeSet<String>>,
+}
+
+impl Cluster {
+    /// Connect, refuse an id that is live elsewhere, subscribe, and load the others' state.
+    pub(crate) async fn join(
+        uri: &str,
+        id: &str,
+        manager_id: &str,
+        hub: Arc<Hub>,
+    ) -> Result<(Arc<Self>, ClusterLink, mpsc::Receiver<Outgoing>), String> {
+        check_uri(uri)?;
+        let client = redis::Client::open(uri).map_err(|e| format!("--redis-uri: {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2);
+        let mut redis = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| format!("Redis at {uri} did not answer within 10 s"))?
+        .map_err(|e| format!("cannot reach Redis at {uri}: {e}"))?;
+        let claimed: bool = redis::cmd("SET")
+            .arg(server_key(id))
+            .arg(manager_id)
+            .arg("NX")
+            .arg("PX")
+            .arg(HEARTBEAT_TTL.as_millis() as u64)
+            .query_async::<Option<String>>(&mut redis)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?
+            .is_some();
+        if !claimed {
+            return Err(format!(
+                "server id {id:?} is already live in the cluster (its heartbeat {} exists): give each server its own --server-id",
+                server_key(id)
+            ));
+        }
+        let cluster = Arc::new(Self {
+            id: id.to_owned(),
+            manager_id: manager_id.to_owned(),
+            client,
+            redis,
+            hub,
+            known: tokio::sync::Mutex::new(BTreeSet::new()),
+        });
+        // What this id held before a crash is stale: start clean.
+        cluster.forget_own_state().await;
+        let (tx, rx) = mpsc::channel(OUTGOING_CAPACITY);
+        Ok((cluster, ClusterLink { tx }, rx))
+    }
+
+    /// Run the subscriber, the heartbeat and the writer until the process ends.
+    pub(crate) fn spawn(self: &Arc<Self>, outgoing: mpsc::Receiver<Outgoing>) {
+        tokio::spawn(self.clone().subscribe_loop());
+        tokio::spawn(self.clone().heartbeat_loop());
+        tokio::spawn(self.clone().write_loop(outgoing));
+    }
+
+    /// Leave on shutdown: the others purge this server's clients at once, and its id may be
+    /// used again right away.
+    pub(crate) async fn leave(&self) {
+        let mut redis = self.conn();
+        let clients: Vec<String> = redis.hkeys(clients_key(&self.id)).await.unwrap_or_default();
+        for addr in clients {
+            let _ = release_client(&mut redis, &addr, &self.id).await;
+        }
+        let _: redis::RedisResult<()> = redis.srem("hc:servers", &self.id).await;
+        let _: redis::RedisResult<()> = redis
+            .del(&[
+                server_key(&self.id),
+                clients_key(&self.id),
+                services_key(&self.id),
+            ])
+            .await;
+        info!("cluster: left");
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.redis.clone()
+    }
+
+    async fn forget_own_state(&self) {
+        let mut redis = self.conn();
+        let _: redis::RedisResult<()> = redis
+            .del(&[clients_key(&self.id), services_key(&self.id)])
+            .await;
+    }
+
+    // ------------------------------------------------------------------ incoming
+
+    async fn subscribe_loop(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(channel(&self.id)).await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        info!(channel = %channel(&self.id), "cluster: subscribed");
+                        let mut messages = pubsub.on_message();
+                        while let Some(msg) = messages.next().await {
+                            self.receive(msg.get_payload_bytes());
+                        }
+                        warn!("cluster: lost the subscription to Redis; reconnecting");
+                    }
+                    Err(e) => warn!(error = %e, "cluster: cannot subscribe"),
+                },
+                Err(e) => debug!(error = %e, "cluster: Redis unreachable for the subscription"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// A message on this server's channel.
+    fn receive(&self, payload: &[u8]) {
+        match payload.split_first() {
+            Some((&FRAME, rest)) => {
+                let Some((&len, rest)) = rest.split_first() else {
+                    return;
+                };
+                let len = usize::from(len);
+                if rest.len() < len {
+                    return;
+                }
+                let Ok(origin) = std::str::from_utf8(&rest[..len]) else {
+                    return;
+                };
+                let frame = rest[len..].to_vec();
+                self.hub
+                    .cluster_input(|router, now| router.handle_cluster_frame(now, origin, frame));
+            }
+            Some((&NEWS, rest)) => {
+                if let Some(Value::Array(items)) = decode(rest) {
+                    self.apply_news(&items);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_news(&self, items: &[Value]) {
+        let (Some(kind), Some(origin)) = (
+            items.first().and_then(Value::as_str),
+            items.get(1).and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        if origin == self.id {
+            return;
+        }
+        let arg = items.get(2).cloned().unwrap_or(Value::Nil);
+        let addr_of = |v: &Value| v.as_str().and_then(ClientAddr::parse);
+        match kind {
+            "client" => {
+                let Value::Array(parts) = arg else { return };
+                let (Some(client), Some(user)) = (parts.first().and_then(addr_of), parts.get(1))
+                else {
+                    return;
+                };
+                self.hub.cluster_input(|router, now| {
+                    if let Err(e) = router.handle_remote_client(now, origin, client, user) {
+                        debug!(error = %e, "cluster: a client of another server was refused");
+                    }
+                });
+            }
+            "left" => {
+                if let Some(client) = addr_of(&arg) {
+                    self.hub.cluster_input(|router, now| {
+                        router.handle_remote_client_gone(now, &client)
+                    });
+                }
+            }
+            "service" => self.hub.cluster_input(|router, now| {
+                if let Err(e) = router.handle_remote_service(now, &arg) {
+                    debug!(error = %e, "cluster: a service of another server was refused");
+                }
+            }),
+            "unservice" => {
+                if let Some(id) = arg.as_str() {
+                    self.hub
+                        .cluster_input(|router, now| router.handle_remote_service_removed(now, id));
+                }
+            }
+            "takeover" => {
+                if let Some(client) = addr_of(&arg) {
+                    self.hub.close_local_client(
+                        &client,
+                        "replaced by a reconnection of the same client on another server",
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------------ liveness
+
+    async fn heartbeat_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.heartbeat().await {
+                debug!(error = %e, "cluster: heartbeat failed (Redis unreachable?)");
+            }
+        }
+    }
+
+    async fn heartbeat(&self) -> redis::RedisResult<()> {
+        let mut redis = self.conn();
+        let () = redis
+            .pset_ex(
+                server_key(&self.id),
+                &self.manager_id,
+                HEARTBEAT_TTL.as_millis() as u64,
+            )
+            .await?;
+        let added: i64 = redis.sadd("hc:servers", &self.id).await?;
+        if added == 1 {
+            // Redis lost this server (restarted empty, or it is new): write its state again.
+            self.republish().await;
+        }
+        let members: Vec<String> = redis.smembers("hc:servers").await?;
+        let mut known = self.known.lock().await;
+        for server in members.iter().filter(|s| **s != self.id) {
+            let manager: Option<String> = redis.get(server_key(server)).await?;
+            match manager {
+                Some(manager) if !known.contains(server) => {
+                    info!(%server, "cluster: a server joined");
+                    self.load(server, &manager).await?;
+                    known.insert(server.clone());
+                }
+                Some(_) => {}
+                None => {
+                    if known.remove(server) {
+                        warn!(%server, "cluster: a server stopped answering; purging its clients");
+                        let gone = server.clone();
+                        self.hub
+                            .cluster_input(|router, now| router.handle_server_gone(now, &gone));
+                    }
+                    self.reap(server).await;
+                }
+            }
+        }
+        // A server that left the member set (reaped by another) is gone too.
+        let gone: Vec<String> = known
+            .iter()
+            .filter(|s| !members.contains(s))
+            .cloned()
+            .collect();
+        for server in gone {
+            known.remove(&server);
+            self.hub
+                .cluster_input(|router, now| router.handle_server_gone(now, &server));
+        }
+        Ok(())
+    }
+
+    /// Take in a server's manager, clients and services.
+    async fn load(&self, server: &str, manager: &str) -> redis::RedisResult<()> {
+        let mut redis = self.conn();
+        let clients: HashMap<String, Vec<u8>> = redis.hgetall(clients_key(server)).await?;
+        let services: HashMap<String, Vec<u8>> = redis.hgetall(services_key(server)).await?;
+        self.hub.cluster_input(|router, now| {
+            router.handle_server_joined(now, server, manager);
+            for (addr, user) in &clients {
+                if let (Some(addr), Some(user)) = (ClientAddr::parse(addr), decode(user)) {
+                    let _ = router.handle_remote_client(now, server, addr, &user);
+                }
+            }
+            for info in services.values().filter_map(|v| decode(v)) {
+                let _ = router.handle_remote_service(now, &info);
+            }
+        });
+        Ok(())
+    }
+
+    /// Delete a dead server's keys, once across the cluster.
+    async fn reap(&self, server: &str) {
+        let mut redis = self.conn();
+        let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
+            .arg(format!("hc:reap:{server}"))
+            .arg(&self.id)
+            .arg("NX")
+            .arg("PX")
+            .arg(30_000)
+            .query_async(&mut redis)
+            .await;
+        if !matches!(claimed, Ok(Some(_))) {
+            return;
+        }
+        let clients: Vec<String> = redis.hkeys(clients_key(server)).await.unwrap_or_default();
+        for addr in clients {
+            let _ = release_client(&mut redis, &addr, server).await;
+        }
+        let _: redis::RedisResult<()> = redis
+            .del(&[clients_key(server), services_key(server)])
+            .await;
+        let _: redis::RedisResult<()> = redis.srem("hc:servers", server).await;
+        info!(%server, "cluster: removed a dead server's state");
+    }
+
+    /// Write this server's clients and services again (Redis lost them).
+    async fn republish(&self) {
+        let snapshot = self.hub.cluster_snapshot();
+        info!(
+            records = snapshot.len(),
+            "cluster: writing this server's state to Redis"
+        );
+        for news in snapshot {
+            self.store(&news).await;
+        }
+    }
+
+    // ------------------------------------------------------------------ outgoing
+
+    async fn write_loop(self: Arc<Self>, mut outgoing: mpsc::Receiver<Outgoing>) {
+        while let Some(message) = outgoing.recv().await {
+            match message {
+                Outgoing::Frame { server, bytes } => {
+                    let mut redis = self.conn();
+                    let message = frame_message(&self.id, &bytes);
+                    if let Err(e) = redis.publish::<_, _, ()>(channel(&server), message).await {
+                        debug!(error = %e, %server, "cluster: a frame was lost");
+                    }
+                }
+                Outgoing::News(news) => {
+                    // Announced before it is stored: the other servers' copies are what their
+                    // clients' next calls see. A duplicate client is the exception: checked
+                    // first, so that the others never hear of it.
+                    if matches!(news, ClusterOut::ClientJoined { .. }) {
+                        if self.store(&news).await {
+                            self.announce(&news).await;
+                        }
+                    } else {
+                        self.announce(&news).await;
+                        self.store(&news).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Record `news` in Redis; false if it must not be announced (a duplicate client, closed).
+    async fn store(&self, news: &ClusterOut) -> bool {
+        let mut redis = self.conn();
+        let result: redis::RedisResult<bool> = async {
+            match news {
+                ClusterOut::ClientJoined { client, user } => {
+                    let addr = client.to_string();
+                    let set: Option<String> = redis::cmd("SET")
+                        .arg(client_key(&addr))
+                        .arg(&self.id)
+                        .arg("NX")
+                        .query_async(&mut redis)
+                        .await?;
+                    if set.is_none() {
+                        let owner: Option<String> = redis.get(client_key(&addr)).await?;
+                        let live = match &owner {
+                            Some(owner) if *owner != self.id => {
+                                redis.exists::<_, bool>(server_key(owner)).await?
+                            }
+                            _ => false,
+                        };
+                        if live {
+                            self.hub.close_local_client(
+                                client,
+                                "client already exists and is connected on another server",
+                            );
+                            return Ok(false);
+                        }
+                        let () = redis.set(client_key(&addr), &self.id).await?;
+                    }
+                    let () = redis
+                        .hset(clients_key(&self.id), &addr, encode(user))
+                        .await?;
+                }
+                ClusterOut::ClientLeft { client } => {
+                    let addr = client.to_string();
+                    release_client(&mut redis, &addr, &self.id).await?;
+                    let () = redis.hdel(clients_key(&self.id), &addr).await?;
+                    let prefix = format!("{addr}:");
+                    let ids: Vec<String> = redis.hkeys(services_key(&self.id)).await?;
+                    let own: Vec<&String> = ids.iter().filter(|i| i.starts_with(&prefix)).collect();
+                    if !own.is_empty() {
+                        let () = redis.hdel(services_key(&self.id), own).await?;
+                    }
+                }
+                ClusterOut::ServiceRegistered { info } => {
+                    let Some(id) = map_str(info, "id") else {
+                        return Ok(false);
+                    };
+                    let () = redis.hset(services_key(&self.id), id, encode(info)).await?;
+                }
+                ClusterOut::ServiceUnregistered { id } => {
+                    let () = redis.hdel(services_key(&self.id), id).await?;
+                }
+                ClusterOut::TakenOver { client, .. } => {
+                    let () = redis.set(client_key(&client.to_string()), &self.id).await?;
+                }
+            }
+            Ok(true)
+        }
+        .await;
+        result.unwrap_or_else(|e| {
+            debug!(error = %e, "cluster: could not record a change in Redis (it is republished when Redis is back)");
+            true
+        })
+    }
+
+    /// Publish `news` to every other server (only to the one that held a taken-over client).
+    async fn announce(&self, news: &ClusterOut) {
+        let mut redis = self.conn();
+        let message = news_message(&self.id, news);
+        let targets: Vec<String> = match news {
+            ClusterOut::TakenOver { server, .. } => vec![server.clone()],
+            _ => redis.smembers("hc:servers").await.unwrap_or_default(),
+        };
+        for server in targets.iter().filter(|s| **s != self.id) {
+            if let Err(e) = redis.publish::<_, _, ()>(channel(server), &message).await {
+                debug!(error = %e, %server, "cluster: news was lost");
+            }
+        }
+    }
+}
+
+/// Delete `hc:client:<addr>` if `server` still holds it (atomically: another server may have
+/// taken the client over meanwhile).
+async fn release_client(
+    redis: &mut ConnectionManager,
+    addr: &str,
+    server: &str,
+) -> redis::RedisResult<()> {
+    let script = redis::Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+    );
+    let _: i64 = script
+        .key(client_key(addr))
+        .arg(server)
+        .invoke_async(redis)
+        .await?;
+    Ok(())
+}
+
+fn map_str<'a>(map: &'a Value, key: &str) -> Option<&'a str> {
+    match map {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .and_then(|(_, v)| v.as_str()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_redis_schemes_are_accepted() {
+        for ok in [
+            "redis://127.0.0.1:6379",
+            "redis://user:pw@host:1/2",
+            "rediss://host:6380",
+            "unix:///run/redis.sock",
+        ] {
+            assert!(check_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://host", "file.db", "", "redis:/x", "memory://"] {
+            assert!(check_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_carry_their_origin() {
+        let frame = frame_message("s1", b"\x81\xa1a\x01");
+        assert_eq!(frame[0], FRAME);
+        assert_eq!(&frame[2..4], b"s1");
+        assert_eq!(&frame[4..], b"\x81\xa1a\x01");
+        let news = news_message(
+            "s1",
+            &ClusterOut::ClientLeft {
+                client: ClientAddr::new("ws", "c"),
+            },
+        );
+        assert_eq!(news[0], NEWS);
+        let decoded = decode(&news[1..]).expect("msgpack");
+        assert_eq!(
+            decoded,
+            Value::Array(vec!["left".into(), "s1".into(), "ws/c".into()])
+        );
+    }
+}
