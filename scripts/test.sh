@@ -99,7 +99,7 @@ if want lint; then
   banner lint "1/12 dependencies, cargo fmt --check, cargo clippy"
   ensure_rust_components rustfmt clippy
   if want node || want js || want browser; then ensure_node_modules; fi
-  if want python; then ensure_python_venv; fi
+  if want python; then ensure_python_venv && ensure_cluster_tools; fi
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets -- -D warnings
   # The browser bridge only compiles for wasm32.
@@ -114,7 +114,7 @@ else
   # Still make sure the tools the selected stages use are there.
   ensure_cargo
   if want node; then ensure_node_modules; fi
-  if want python; then ensure_python_venv; fi
+  if want python; then ensure_python_venv && ensure_cluster_tools; fi
 fi
 
 if want unit; then

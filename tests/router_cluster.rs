@@ -35,7 +35,7 @@ impl Cluster {
             .collect();
         for (_, h) in &mut nodes {
             for (server, manager) in &managers {
-                h.router.handle_server_joined(h.now, server, manager);
+                h.router.handle_server_joined(h.now, server, manager, "1");
             }
         }
         Self { nodes }
@@ -571,4 +571,105 @@ fn frames_from_a_server_are_accepted_only_for_its_own_clients_and_manager_answer
         .client(&ClientAddr::new("lab", "bee"))
         .is_some());
     let _ = on_b;
+}
+
+#[test]
+fn loading_a_server_again_changes_nothing_and_disturbs_no_call() {
+    let mut cluster = Cluster::new(&["a", "b"]);
+    let provider = cluster.user("a", "alice", "p", "lab");
+    cluster.register("a", &provider, "calc", "public");
+    let caller = cluster.user("b", "alice", "c", "lab");
+    cluster.node("b").subscribe(
+        &caller,
+        &["service_removed", "service_added", "client_disconnected"],
+    );
+    let h = cluster.node("b");
+    let call = h.send_call(
+        &caller,
+        "lab/p",
+        "services.calc.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    cluster.pump();
+    assert_eq!(calls_to(cluster.node("a"), &provider).len(), 1);
+
+    // b's heartbeat finds a again and loads what Redis holds of it: what b knows already.
+    let user = mp(json!({"id": "alice"}));
+    let info = cluster
+        .node("b")
+        .router
+        .registry()
+        .service(&hypha_core::registry::ServiceId::new(
+            ClientAddr::new("lab", "p"),
+            "calc",
+        ))
+        .expect("known")
+        .info();
+    let h = cluster.node("b");
+    let now = h.now;
+    h.router
+        .handle_server_joined(now, "a", "workspace-manager-a", "1");
+    h.router
+        .handle_remote_client(now, "a", ClientAddr::new("lab", "p"), &user)
+        .expect("the same client again");
+    h.router
+        .handle_remote_service(now, &info)
+        .expect("the same service again");
+    h.drive();
+    assert!(
+        h.take_rpc(&caller).is_empty(),
+        "subscribers heard of a change that was none"
+    );
+    // The call in flight is still answered.
+    let main = vec![
+        ("type", Value::from("method")),
+        ("to", Value::from("lab/c")),
+        ("method", Value::from(format!("{call}.resolve"))),
+    ];
+    let extra = Value::Map(vec![("args".into(), Value::Array(vec![mp(json!(1))]))]);
+    cluster
+        .node("a")
+        .send_bytes(provider.conn, frame(main, Some(extra)));
+    cluster.pump();
+    let answers = cluster.node("b").take_rpc(&caller);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+}
+
+#[test]
+fn a_server_that_restarted_loses_the_clients_it_had() {
+    let mut cluster = Cluster::new(&["a", "b"]);
+    let provider = cluster.user("a", "alice", "p", "lab");
+    cluster.register("a", &provider, "calc", "public");
+    let caller = cluster.user("b", "alice", "c", "lab");
+    let h = cluster.node("b");
+    let call = h.send_call(
+        &caller,
+        "lab/p",
+        "services.calc.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    cluster.pump();
+    // a comes back as a new incarnation: what b knew of it is gone, and the call is rejected.
+    let h = cluster.node("b");
+    let now = h.now;
+    h.router
+        .handle_server_joined(now, "a", "workspace-manager-a", "2");
+    h.drive();
+    let rejected = h.take_peer_not_found(&caller);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].str("session"), Some(call.as_str()));
+    assert!(h
+        .router
+        .registry()
+        .client(&ClientAddr::new("lab", "p"))
+        .is_none());
+    // The same incarnation again changes nothing.
+    h.router
+        .handle_server_joined(now, "a", "workspace-manager-a", "2");
+    h.drive();
+    assert!(h.take_rpc(&caller).is_empty());
 }

@@ -353,6 +353,12 @@ ensure_chromium() {
   done
 }
 
+# Debian's redis-server and nginx, for the cluster tests (tests/e2e/python/test_cluster.py
+# starts them on free loopback ports; their packaged services are not used).
+ensure_cluster_tools() {
+  apt_install redis-server nginx-light
+}
+
 # Flags for launching Chromium as root on this closed network (prints them).
 # Without the background-networking ones Chromium keeps dialling Google hosts.
 # Add --headless and a fresh --user-data-dir yourself (Playwright adds both).

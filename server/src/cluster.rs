@@ -4,8 +4,8 @@
 //! - **State** (for servers that join or come back): `hc:clients:<server>` (client address →
 //!   its user, msgpack) and `hc:services:<server>` (service id → its info, msgpack) per server,
 //!   `hc:client:<address>` → the server holding that client (set with NX: the duplicate check is
-//!   atomic across servers), `hc:servers` (members) and `hc:server:<id>` (its manager id, with a
-//!   TTL: the heartbeat). No keyspace scans: every read names its key.
+//!   atomic across servers), `hc:servers` (members) and `hc:server:<id>` (its manager id and a random incarnation, with
+//!   a TTL: the heartbeat). No keyspace scans: every read names its key.
 //! - **Messages**: one channel per server, `hc:to:<server>`, carrying both the frames for its
 //!   clients and the news of the others' clients and services, so news of a client always comes
 //!   before its frames. Pub/sub is at-most-once: what is published while a server is cut off is
@@ -16,7 +16,7 @@
 //! - **Recovery**: a server that lost Redis keeps serving its own clients, reconnects with
 //!   back-off, and writes its state again if Redis came back without it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,12 +135,14 @@ fn frame_message(origin: &str, frame: &[u8]) -> Vec<u8> {
 /// One server of the cluster.
 pub(crate) struct Cluster {
     id: String,
-    manager_id: String,
+    /// `<manager id> <random>`: the heartbeat's value, new at every start, so that the others
+    /// tell a restarted server (whose old clients are all gone) from one that kept running.
+    incarnation: String,
     client: redis::Client,
     redis: ConnectionManager,
     hub: Arc<Hub>,
-    /// Servers whose state this one has loaded, alive at the last heartbeat.
-    known: tokio::sync::Mutex<BTreeSet<String>>,
+    /// Servers whose state this one has loaded, alive at the last heartbeat: their incarnation.
+    known: tokio::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Cluster {
@@ -164,9 +166,12 @@ impl Cluster {
         .await
         .map_err(|_| format!("Redis at {uri} did not answer within 10 s"))?
         .map_err(|e| format!("cannot reach Redis at {uri}: {e}"))?;
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| format!("random: {e}"))?;
+        let incarnation = format!("{manager_id} {:016x}", u64::from_le_bytes(nonce));
         let claimed: bool = redis::cmd("SET")
             .arg(server_key(id))
-            .arg(manager_id)
+            .arg(&incarnation)
             .arg("NX")
             .arg("PX")
             .arg(HEARTBEAT_TTL.as_millis() as u64)
@@ -180,13 +185,28 @@ impl Cluster {
                 server_key(id)
             ));
         }
+        // Tell the others at once, before any client of this incarnation: a restarted server's
+        // old clients are gone before its new ones are news.
+        let members: Vec<String> = redis.smembers("hc:servers").await.unwrap_or_default();
+        let hello = {
+            let mut out = vec![NEWS];
+            out.extend(encode(&Value::Array(vec![
+                "hello".into(),
+                id.into(),
+                incarnation.as_str().into(),
+            ])));
+            out
+        };
+        for server in members.iter().filter(|s| s.as_str() != id) {
+            let _: redis::RedisResult<()> = redis.publish(channel(server), &hello).await;
+        }
         let cluster = Arc::new(Self {
             id: id.to_owned(),
-            manager_id: manager_id.to_owned(),
+            incarnation,
             client,
             redis,
             hub,
-            known: tokio::sync::Mutex::new(BTreeSet::new()),
+            known: tokio::sync::Mutex::new(HashMap::new()),
         });
         // What this id held before a crash is stale: start clean.
         cluster.forget_own_state().await;
@@ -296,6 +316,15 @@ impl Cluster {
         let arg = items.get(2).cloned().unwrap_or(Value::Nil);
         let addr_of = |v: &Value| v.as_str().and_then(ClientAddr::parse);
         match kind {
+            "hello" => {
+                let Some(incarnation) = arg.as_str() else {
+                    return;
+                };
+                let manager = incarnation.split(' ').next().unwrap_or_default();
+                self.hub.cluster_input(|router, now| {
+                    router.handle_server_joined(now, origin, manager, incarnation);
+                });
+            }
             "client" => {
                 let Value::Array(parts) = arg else { return };
                 let (Some(client), Some(user)) = (parts.first().and_then(addr_of), parts.get(1))
@@ -356,7 +385,7 @@ impl Cluster {
         let () = redis
             .pset_ex(
                 server_key(&self.id),
-                &self.manager_id,
+                &self.incarnation,
                 HEARTBEAT_TTL.as_millis() as u64,
             )
             .await?;
@@ -368,46 +397,52 @@ impl Cluster {
         let members: Vec<String> = redis.smembers("hc:servers").await?;
         let mut known = self.known.lock().await;
         for server in members.iter().filter(|s| **s != self.id) {
-            let manager: Option<String> = redis.get(server_key(server)).await?;
-            match manager {
-                Some(manager) if !known.contains(server) => {
+            let incarnation: Option<String> = redis.get(server_key(server)).await?;
+            let before = known.get(server).cloned();
+            match incarnation {
+                Some(now) if before.as_ref() == Some(&now) => {}
+                Some(now) => {
+                    // (A restarted server's old clients go in the Router, which sees the new
+                    // incarnation.)
                     info!(%server, "cluster: a server joined");
-                    self.load(server, &manager).await?;
-                    known.insert(server.clone());
+                    self.load(server, &now).await?;
+                    known.insert(server.clone(), now);
                 }
-                Some(_) => {}
                 None => {
-                    if known.remove(server) {
+                    if known.remove(server).is_some() {
                         warn!(%server, "cluster: a server stopped answering; purging its clients");
-                        let gone = server.clone();
-                        self.hub
-                            .cluster_input(|router, now| router.handle_server_gone(now, &gone));
+                        self.forget_server(server);
                     }
                     self.reap(server).await;
                 }
             }
         }
-        // A server that left the member set (reaped by another) is gone too.
+        // A server that left the member set (it left, or was reaped) is gone too.
         let gone: Vec<String> = known
-            .iter()
+            .keys()
             .filter(|s| !members.contains(s))
             .cloned()
             .collect();
         for server in gone {
             known.remove(&server);
-            self.hub
-                .cluster_input(|router, now| router.handle_server_gone(now, &server));
+            self.forget_server(&server);
         }
         Ok(())
     }
 
+    fn forget_server(&self, server: &str) {
+        self.hub
+            .cluster_input(|router, now| router.handle_server_gone(now, server));
+    }
+
     /// Take in a server's manager, clients and services.
-    async fn load(&self, server: &str, manager: &str) -> redis::RedisResult<()> {
+    async fn load(&self, server: &str, incarnation: &str) -> redis::RedisResult<()> {
+        let manager = incarnation.split(' ').next().unwrap_or_default();
         let mut redis = self.conn();
         let clients: HashMap<String, Vec<u8>> = redis.hgetall(clients_key(server)).await?;
         let services: HashMap<String, Vec<u8>> = redis.hgetall(services_key(server)).await?;
         self.hub.cluster_input(|router, now| {
-            router.handle_server_joined(now, server, manager);
+            router.handle_server_joined(now, server, manager, incarnation);
             for (addr, user) in &clients {
                 if let (Some(addr), Some(user)) = (ClientAddr::parse(addr), decode(user)) {
                     let _ = router.handle_remote_client(now, server, addr, &user);
@@ -420,29 +455,32 @@ impl Cluster {
         Ok(())
     }
 
-    /// Delete a dead server's keys, once across the cluster.
+    /// Delete a dead server's keys: atomically, and only while its heartbeat is absent (it may
+    /// have restarted since this server looked).
     async fn reap(&self, server: &str) {
+        let script = redis::Script::new(
+            r"
+            if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+            for _, addr in ipairs(redis.call('HKEYS', KEYS[2])) do
+              local key = 'hc:client:' .. addr
+              if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+            end
+            redis.call('DEL', KEYS[2], KEYS[3])
+            redis.call('SREM', 'hc:servers', ARGV[1])
+            return 1
+            ",
+        );
         let mut redis = self.conn();
-        let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
-            .arg(format!("hc:reap:{server}"))
-            .arg(&self.id)
-            .arg("NX")
-            .arg("PX")
-            .arg(30_000)
-            .query_async(&mut redis)
+        let reaped: redis::RedisResult<i64> = script
+            .key(server_key(server))
+            .key(clients_key(server))
+            .key(services_key(server))
+            .arg(server)
+            .invoke_async(&mut redis)
             .await;
-        if !matches!(claimed, Ok(Some(_))) {
-            return;
+        if matches!(reaped, Ok(1)) {
+            info!(%server, "cluster: removed a dead server's state");
         }
-        let clients: Vec<String> = redis.hkeys(clients_key(server)).await.unwrap_or_default();
-        for addr in clients {
-            let _ = release_client(&mut redis, &addr, server).await;
-        }
-        let _: redis::RedisResult<()> = redis
-            .del(&[clients_key(server), services_key(server)])
-            .await;
-        let _: redis::RedisResult<()> = redis.srem("hc:servers", server).await;
-        info!(%server, "cluster: removed a dead server's state");
     }
 
     /// Write this server's clients and services again (Redis lost them).

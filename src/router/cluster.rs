@@ -76,6 +76,8 @@ pub(super) struct Remotes {
     /// Clients of other servers that were never announced (their HTTP requests' peers), known
     /// from their first call here until their server says they left.
     adopted: HashMap<ClientAddr, ConnId>,
+    /// Each other server's incarnation, as it announced it.
+    incarnations: HashMap<String, String>,
     /// This server's HTTP peers that called clients of other servers: their end is news.
     pub(super) calling_out: BTreeSet<ConnId>,
 }
@@ -103,6 +105,14 @@ impl Remotes {
         }
         self.managers.retain(|_, c| *c != conn);
         self.adopted.retain(|_, c| *c != conn);
+    }
+
+    /// The manager address known for `server`, if any.
+    fn server_of_manager(&self, server: &str) -> Option<&str> {
+        self.managers
+            .iter()
+            .find(|(_, conn)| self.server_of(**conn) == Some(server))
+            .map(|(addr, _)| addr.as_str())
     }
 
     pub(super) fn adopted_conn(&self, addr: &ClientAddr) -> Option<ConnId> {
@@ -153,13 +163,41 @@ impl Router {
     }
 
     /// Server `server` joined, with its workspace manager at `*/<manager_id>`: the answers to its
-    /// manager's questions may now go back to it.
-    pub fn handle_server_joined(&mut self, now: Timestamp, server: &str, manager_id: &str) {
+    /// manager's questions may now go back to it. `incarnation` is new at each start of that
+    /// server: a different one than known means it restarted, so every client this Router knew
+    /// on it is gone first.
+    pub fn handle_server_joined(
+        &mut self,
+        now: Timestamp,
+        server: &str,
+        manager_id: &str,
+        incarnation: &str,
+    ) {
+        if server == self.config.server_id {
+            return;
+        }
+        match self.remotes.incarnations.get(server) {
+            Some(known) if known == incarnation => {}
+            Some(_) => self.handle_server_gone(now, server),
+            None => {}
+        }
+        self.remotes
+            .incarnations
+            .insert(server.to_owned(), incarnation.to_owned());
+        self.add_remote_manager(now, server, manager_id);
+    }
+
+    /// Know `*/<manager_id>` as the manager of `server`.
+    fn add_remote_manager(&mut self, now: Timestamp, server: &str, manager_id: &str) {
         let addr = format!("*/{manager_id}");
         if server == self.config.server_id || addr == self.manager_addr {
             return;
         }
         if let Some(old) = self.remotes.manager_conn(&addr) {
+            if self.remotes.server_of(old) == Some(server) {
+                // Already known (loading a server twice changes nothing).
+                return;
+            }
             self.drop_session(now, old);
         }
         let conn = self.remotes.allocate(server);
@@ -185,6 +223,10 @@ impl Router {
         if let Some(existing) = self.registry.client(&client).map(|c| c.conn) {
             if !is_remote_conn(existing) {
                 return Err(RegistryError::ClientExists(client));
+            }
+            if self.remotes.server_of(existing) == Some(server) {
+                // Already known: news and a load of the same client change nothing.
+                return Ok(());
             }
             self.drop_session(now, existing);
         }
@@ -220,6 +262,14 @@ impl Router {
             .is_some_and(|c| is_remote_conn(c.conn))
         {
             return Err(format!("{provider} is not a client of another server"));
+        }
+        if self
+            .registry
+            .service(&record.id)
+            .is_some_and(|known| known.encoded_info == record.encoded_info)
+        {
+            // Already known as it is.
+            return Ok(());
         }
         let is_built_in = record.id.name == "built-in";
         let replaced = self.registry.register(record).map_err(|e| e.to_string())?;
@@ -293,6 +343,7 @@ impl Router {
 
     /// Server `server` is gone (its heartbeat expired, or it left): every client it held is gone.
     pub fn handle_server_gone(&mut self, now: Timestamp, server: &str) {
+        self.remotes.incarnations.remove(server);
         for conn in self.remotes.conns_of(server) {
             self.drop_session(now, conn);
         }
@@ -393,6 +444,16 @@ impl Router {
         let Some(from) = envelope.str("from").map(str::to_owned) else {
             return;
         };
+        // The manager of a server this one has not seen join yet (its first question can come
+        // before the heartbeat that announces it).
+        if let Some(manager_id) = from.strip_prefix("*/") {
+            if self.remotes.manager_conn(&from).is_none()
+                && crate::auth::is_valid_name(manager_id)
+                && self.remotes.server_of_manager(server).is_none()
+            {
+                self.add_remote_manager(now, server, manager_id);
+            }
+        }
         let known = self.remotes.manager_conn(&from).or_else(|| {
             let addr = ClientAddr::parse(&from)?;
             self.registry

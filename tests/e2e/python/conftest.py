@@ -74,7 +74,7 @@ class Server:
         _live.discard(proc)
 
 
-def start_server(secret: Optional[str] = None, extra_args: Sequence[str] = ()) -> Server:
+def start_server(secret: Optional[str] = None, extra_args: Sequence[str] = (), port: int = 0) -> Server:
     """Spawn our server (`extra_args` are appended to its command line, e.g.
     ["--max-body", "1000"]); with HYPHA_TEST_SERVER_URL, return that server
     instead and ignore `extra_args`."""
@@ -96,7 +96,7 @@ def start_server(secret: Optional[str] = None, extra_args: Sequence[str] = ()) -
     env = dict(os.environ)
     env.setdefault("RUST_LOG", "warn")
     proc = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", "0", "--jwt-secret", secret, *extra_args],
+        [binary, "--host", "127.0.0.1", "--port", str(port), "--jwt-secret", secret, *extra_args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

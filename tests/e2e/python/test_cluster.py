@@ -1,0 +1,353 @@
+"""The cluster over real Redis (issue 10): three hypha-core-servers share workspaces through a
+`redis-server` started here on a free loopback port; Python and Node clients are spread over
+them. Later tests break things (kill -9 a server, restart Redis empty), so the order matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from hypha_rpc import connect_to_server
+
+from conftest import METHOD_TIMEOUT, sign, claims, start_server, uid
+
+REPO = Path(__file__).resolve().parents[3]
+HEARTBEAT_TTL_S = 4  # server/src/cluster.rs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    """A throwaway redis-server on 127.0.0.1 (no persistence: a restart comes back empty)."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise RuntimeError("redis-server not found (scripts/lib/deps.sh ensure_cluster_tools)")
+        self.binary = binary
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def uri(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.cli("PING") == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, timeout=10
+        )
+        return out.stdout.strip()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def redis():
+    r = Redis()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(redis):
+    """Servers s1, s2, s3 (ids unique per run) sharing one secret and `redis`."""
+    secret = os.urandom(24).hex()
+    tag = uid("c")
+    servers = {}
+    try:
+        for name in ("s1", "s2", "s3"):
+            servers[name] = start_server(
+                secret, ["--server-id", f"{tag}-{name}", "--redis-uri", redis.uri]
+            )
+        yield servers
+    finally:
+        for srv in servers.values():
+            srv.stop()
+
+
+def token(secret: str, sub: str, workspace: str) -> str:
+    return sign(claims(sub=sub, workspace=workspace, scope=f"ws:{workspace}#rw"), secret)
+
+
+@pytest_asyncio.fixture
+async def on():
+    """Factory: `await on(server, sub, workspace, client_id)` → a client of `server`."""
+    made = []
+
+    async def _make(srv, sub, workspace, client_id=None, **extra):
+        cfg = {
+            "server_url": srv.url,
+            "token": token(srv.secret, sub, workspace),
+            "workspace": workspace,
+            "client_id": client_id or uid("cl"),
+            "method_timeout": METHOD_TIMEOUT,
+        }
+        cfg.update(extra)
+        client = await asyncio.wait_for(connect_to_server(cfg), METHOD_TIMEOUT + 5)
+        made.append(client)
+        return client
+
+    yield _make
+    for client in reversed(made):
+        try:
+            await asyncio.wait_for(client.disconnect(), 3)
+        except Exception:
+            pass
+
+
+async def visible(client, service_id: str, timeout: float = 5.0):
+    """Wait until `service_id` is listed to `client` (news travel through Redis)."""
+    workspace = service_id.split("/")[0]
+    deadline = time.monotonic() + timeout
+    while True:
+        ids = [s["id"] for s in await client.list_services({"workspace": workspace})]
+        if service_id in ids:
+            return ids
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{service_id} not listed after {timeout}s: {ids}")
+        await asyncio.sleep(0.05)
+
+
+def provider_api(events=None):
+    def add(a, b):
+        return a + b
+
+    async def apply(fn, value):
+        return await fn(value)
+
+    def count(n):
+        for i in range(n):
+            yield i
+
+    def echo(x):
+        return x
+
+    return {"add": add, "apply": apply, "count": count, "echo": echo}
+
+
+@pytest.mark.asyncio
+async def test_listing_calls_callbacks_generators_and_1mib_across_three_servers(cluster, on):
+    s1, s2, s3 = cluster["s1"], cluster["s2"], cluster["s3"]
+    ws = uid("lab")
+    prov = await on(s1, "alice", ws, "prov")
+    await prov.register_service({"id": "calc", **provider_api()})
+    user2 = await on(s2, "alice", ws)
+    user3 = await on(s3, "alice", ws)
+    for user in (user2, user3):
+        ids = await visible(user, f"{ws}/prov:calc")
+        assert f"{ws}/prov:built-in" in ids
+        calc = await user.get_service(f"{ws}/prov:calc")
+        assert await calc.add(2, 3) == 5
+        assert await calc.apply(lambda v: v * 2, 21) == 42
+        assert [x async for x in await calc.count(4)] == [0, 1, 2, 3]
+        big = os.urandom(1024 * 1024)
+        assert await calc.echo(big) == big
+
+    # A Node client on s3 calls the same provider on s1.
+    node = shutil.which("node")
+    assert node, "node not found"
+    args = {
+        "server_url": s3.url,
+        "token": token(s3.secret, "alice", ws),
+        "workspace": ws,
+        "client_id": uid("node"),
+        "service": f"{ws}/prov:calc",
+    }
+    # Not subprocess.run: the provider answers from this process's event loop.
+    proc = await asyncio.create_subprocess_exec(
+        node, "--experimental-websocket", "--disable-warning=ExperimentalWarning",
+        str(REPO / "tests/e2e/python/helpers/node_client.mjs"), json.dumps(args),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    seen = [line for line in stdout.decode().splitlines() if line.startswith("{")]
+    assert seen, stdout.decode()[-2000:]
+    assert json.loads(seen[-1]) == {"add": 42, "callback": 21, "generated": [0, 1, 2]}
+
+
+@pytest.mark.asyncio
+async def test_events_reach_the_workspace_on_every_server_and_no_other(cluster, on):
+    s1, s2, s3 = cluster["s1"], cluster["s2"], cluster["s3"]
+    ws, other = uid("lab"), uid("oth")
+    sender = await on(s1, "alice", ws)
+    got = {"s2": [], "s3": [], "other": []}
+    r2 = await on(s2, "alice", ws)
+    r3 = await on(s3, "alice", ws)
+    stranger = await on(s3, "bob", other)
+    r2.on("news", lambda data: got["s2"].append(data))
+    r3.on("news", lambda data: got["s3"].append(data))
+    stranger.on("news", lambda data: got["other"].append(data))
+    for client in (r2, r3, stranger):
+        await client.subscribe(["news"])
+    await asyncio.sleep(0.3)
+    await sender.emit({"type": "news", "to": "*", "n": 1})
+    deadline = time.monotonic() + 5
+    while (not got["s2"] or not got["s3"]) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(got["s2"]) == 1 and len(got["s3"]) == 1, got
+    await asyncio.sleep(0.3)
+    assert got["other"] == []
+
+
+@pytest.mark.asyncio
+async def test_a_protected_service_is_refused_to_another_workspace_across_servers(cluster, on):
+    s1, s2 = cluster["s1"], cluster["s2"]
+    ws = uid("lab")
+    prov = await on(s1, "alice", ws, "prov")
+    await prov.register_service({"id": "secret", "config": {"visibility": "protected"}, "read": lambda: "s3cr3t"})
+    await prov.register_service({"id": "open", "config": {"visibility": "public"}, "hello": lambda: "hi"})
+    stranger = await on(s2, "mallory", uid("evil"))
+    await asyncio.sleep(0.3)
+    with pytest.raises(Exception, match="(?i)permission|not found|denied"):
+        await stranger.get_service(f"{ws}/prov:secret")
+    assert await (await stranger.get_service(f"{ws}/prov:open")).hello() == "hi"
+
+
+@pytest.mark.asyncio
+async def test_http_calls_and_streams_reach_a_provider_on_another_server(cluster, on):
+    s1, s2, s3 = cluster["s1"], cluster["s2"], cluster["s3"]
+    ws = uid("lab")
+    prov = await on(s1, "alice", ws, "prov")
+    await prov.register_service({"id": "calc", "config": {"visibility": "public"}, **provider_api()})
+    await visible(await on(s3, "alice", ws), f"{ws}/prov:calc")
+    async with httpx.AsyncClient(timeout=10) as http:
+        for srv in (s2, s3):
+            r = await http.get(f"{srv.url}/{ws}/services/prov:calc/add", params={"a": 2, "b": 5})
+            assert r.status_code == 200, r.text
+            assert r.json() == 7
+            r = await http.get(f"{srv.url}/{ws}/services/prov:calc/count", params={"n": 3})
+            assert r.status_code == 200, r.text
+            assert [json.loads(line) for line in r.text.split()] == [0, 1, 2]
+
+
+@pytest.mark.asyncio
+async def test_a_client_id_live_on_one_server_is_refused_on_another(cluster, on):
+    s1, s2 = cluster["s1"], cluster["s2"]
+    ws = uid("lab")
+    await on(s1, "alice", ws, "only-one")
+    await asyncio.sleep(0.3)
+    with pytest.raises(Exception, match="(?i)already exists"):
+        await on(s2, "alice", ws, "only-one")
+
+
+@pytest.mark.asyncio
+async def test_kill_9_purges_the_servers_clients_and_rejects_calls_waiting_on_them(redis, cluster, on):
+    s2 = cluster["s2"]
+    secret = s2.secret
+    doomed = start_server(secret, ["--server-id", uid("doomed"), "--redis-uri", redis.uri])
+    try:
+        ws = uid("lab")
+        prov = await on(doomed, "alice", ws, "prov")
+
+        async def slow():
+            await asyncio.sleep(60)
+
+        await prov.register_service({"id": "slow", "slow": slow, "ping": lambda: "pong"})
+        caller = await on(s2, "alice", ws)
+        await visible(caller, f"{ws}/prov:slow")
+        svc = await caller.get_service(f"{ws}/prov:slow")
+        assert await svc.ping() == "pong"
+        waiting = asyncio.ensure_future(svc.slow())
+        await asyncio.sleep(0.3)
+        killed = time.monotonic()
+        doomed.proc.send_signal(signal.SIGKILL)
+        with pytest.raises(Exception, match="(?i)disconnected|not connected|closed"):
+            await asyncio.wait_for(waiting, 20)
+        rejected_after = time.monotonic() - killed
+        assert rejected_after < HEARTBEAT_TTL_S + 3, f"rejected only after {rejected_after:.1f}s"
+        ids = [s["id"] for s in await caller.list_services({"workspace": ws})]
+        assert not [i for i in ids if "/prov:" in i], ids
+        print(f"kill -9: the waiting call was rejected after {rejected_after:.2f}s")
+    finally:
+        doomed.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_restarted_server_rejoins_and_its_reconnected_clients_are_callable(redis, cluster, on):
+    s2 = cluster["s2"]
+    server_id = uid("phoenix")
+    port = free_port()
+    first = start_server(s2.secret, ["--server-id", server_id, "--redis-uri", redis.uri], port=port)
+    second = None
+    try:
+        ws = uid("lab")
+        prov = await on(first, "alice", ws, "prov")
+        await prov.register_service({"id": "calc", "add": lambda a, b: a + b})
+        caller = await on(s2, "alice", ws)
+        await visible(caller, f"{ws}/prov:calc")
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=5)
+        # Its id is refused while its heartbeat lives, then free again.
+        await asyncio.sleep(HEARTBEAT_TTL_S + 0.5)
+        second = start_server(s2.secret, ["--server-id", server_id, "--redis-uri", redis.uri], port=port)
+        # hypha-rpc reconnects by itself and registers its services again.
+        ids = await visible(caller, f"{ws}/prov:calc", timeout=30)
+        assert f"{ws}/prov:calc" in ids
+        assert await (await caller.get_service(f"{ws}/prov:calc")).add(20, 22) == 42
+    finally:
+        first.stop()
+        if second:
+            second.stop()
+
+
+@pytest.mark.asyncio
+async def test_redis_restarted_empty_is_rebuilt_from_the_servers(redis, cluster, on):
+    s1, s3 = cluster["s1"], cluster["s3"]
+    ws = uid("lab")
+    prov = await on(s1, "alice", ws, "prov")
+    await prov.register_service({"id": "calc", "add": lambda a, b: a + b})
+    old_caller = await on(s3, "alice", ws)
+    await visible(old_caller, f"{ws}/prov:calc")
+    redis.stop()
+    redis.start()
+    assert redis.cli("DBSIZE") == "0"
+    # (KEYS is fine on this test's tiny Redis; the servers themselves never scan.)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        keys = redis.cli("KEYS", "hc:services:*").split()
+        if any(f"{ws}/prov:calc" in redis.cli("HKEYS", key).split() for key in keys):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the servers did not write their state to the restarted Redis")
+    # The servers still route for each other, and a client that comes now sees everything.
+    assert await (await old_caller.get_service(f"{ws}/prov:calc")).add(1, 2) == 3
+    newcomer = await on(s3, "alice", ws)
+    await visible(newcomer, f"{ws}/prov:calc", timeout=10)
+    assert await (await newcomer.get_service(f"{ws}/prov:calc")).add(3, 4) == 7
