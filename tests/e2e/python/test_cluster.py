@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from hypha_rpc import connect_to_server
 
-from conftest import METHOD_TIMEOUT, sign, claims, start_server, uid
+from conftest import METHOD_TIMEOUT, Server, claims, sign, start_server, uid
 
 REPO = Path(__file__).resolve().parents[3]
 HEARTBEAT_TTL_S = 4  # server/src/cluster.rs
@@ -264,6 +264,57 @@ async def test_a_client_id_live_on_one_server_is_refused_on_another(cluster, on)
     await asyncio.sleep(0.3)
     with pytest.raises(Exception, match="(?i)already exists"):
         await on(s2, "alice", ws, "only-one")
+
+
+@pytest.mark.asyncio
+async def test_nginx_in_front_of_the_three_servers(cluster, on, tmp_path):
+    """deploy/nginx/hypha-cluster.conf.template: WebSocket upgrade, sticky /ws, round-robin HTTP."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(nginx).exists(), "nginx not found (scripts/lib/deps.sh ensure_cluster_tools)"
+    port = free_port()
+    conf = (REPO / "deploy/nginx/hypha-cluster.conf.template").read_text()
+    for name, value in {
+        "__PREFIX__": str(tmp_path),
+        "__LISTEN__": f"127.0.0.1:{port}",
+        **{f"__{n.upper()}__": f"127.0.0.1:{srv.port}" for n, srv in cluster.items()},
+    }.items():
+        conf = conf.replace(name, value)
+    assert "__" not in conf
+    (tmp_path / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen(
+        [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "nginx did not listen"
+            await asyncio.sleep(0.05)
+        s1 = cluster["s1"]
+        proxy = Server(url=f"http://127.0.0.1:{port}", port=port, secret=s1.secret, external=True)
+        ws = uid("lab")
+        prov = await on(s1, "alice", ws, "prov")
+        await prov.register_service({"id": "calc", "config": {"visibility": "public"}, **provider_api()})
+        through = await on(proxy, "alice", ws)
+        await visible(through, f"{ws}/prov:calc")
+        calc = await through.get_service(f"{ws}/prov:calc")
+        assert await calc.add(20, 22) == 42
+        assert await calc.apply(lambda v: v + 1, 41) == 42
+        async with httpx.AsyncClient(timeout=10) as http:
+            # Six requests, round-robin: every server answers for the provider on s1.
+            for i in range(6):
+                r = await http.get(f"{proxy.url}/{ws}/services/prov:calc/add", params={"a": i, "b": 1})
+                assert r.status_code == 200, r.text
+                assert r.json() == i + 1
+        upstreams = (tmp_path / "access.log").read_text().count(f"/{ws}/services/prov:calc/add")
+        assert upstreams == 6
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
 
 
 @pytest.mark.asyncio
