@@ -10,8 +10,8 @@
 //!   clients and the news of the others' clients and services, so news of a client always comes
 //!   before its frames. Pub/sub is at-most-once: what is published while a server is cut off is
 //!   lost, and callers' own timeouts report it.
-//! - **Liveness**: every server refreshes its heartbeat every [`HEARTBEAT`]; one that misses
-//!   [`HEARTBEAT_TTL`] is gone: every survivor purges its clients (the Router rejects the calls
+//! - **Liveness**: every server refreshes its heartbeat three times per `--heartbeat-ttl-ms`
+//!   (1.5 s by default); one whose heartbeat expires is gone: every survivor purges its clients (the Router rejects the calls
 //!   that waited on them), and one of them deletes its keys.
 //! - **Recovery**: a server that lost Redis keeps serving its own clients, reconnects with
 //!   back-off, and writes its state again if Redis came back without it.
@@ -30,10 +30,6 @@ use tracing::{debug, info, warn};
 
 use crate::driver::Hub;
 
-/// How often a server says it is alive.
-const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How long a heartbeat lasts: a server silent this long is gone.
-const HEARTBEAT_TTL: Duration = Duration::from_secs(4);
 /// Messages waiting to be written to Redis; past it they are dropped (at-most-once anyway).
 const OUTGOING_CAPACITY: usize = 100_000;
 /// Longest wait between two attempts to reach Redis again.
@@ -77,6 +73,10 @@ pub(crate) fn check_uri(uri: &str) -> Result<(), String> {
             "unsupported --redis-uri {uri:?}: use redis://[user:password@]host:port[/db], rediss:// (TLS) or unix:///path"
         )),
     }
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn server_key(id: &str) -> String {
@@ -138,6 +138,8 @@ pub(crate) struct Cluster {
     /// `<manager id> <random>`: the heartbeat's value, new at every start, so that the others
     /// tell a restarted server (whose old clients are all gone) from one that kept running.
     incarnation: String,
+    /// A server whose heartbeat is this old is gone (refreshed three times as often).
+    heartbeat_ttl: Duration,
     client: redis::Client,
     redis: ConnectionManager,
     hub: Arc<Hub>,
@@ -151,6 +153,7 @@ impl Cluster {
         uri: &str,
         id: &str,
         manager_id: &str,
+        heartbeat_ttl: Duration,
         hub: Arc<Hub>,
     ) -> Result<(Arc<Self>, ClusterLink, mpsc::Receiver<Outgoing>), String> {
         check_uri(uri)?;
@@ -174,7 +177,7 @@ impl Cluster {
             .arg(&incarnation)
             .arg("NX")
             .arg("PX")
-            .arg(HEARTBEAT_TTL.as_millis() as u64)
+            .arg(ttl_ms(heartbeat_ttl))
             .query_async::<Option<String>>(&mut redis)
             .await
             .map_err(|e| format!("Redis: {e}"))?
@@ -203,6 +206,7 @@ impl Cluster {
         let cluster = Arc::new(Self {
             id: id.to_owned(),
             incarnation,
+            heartbeat_ttl,
             client,
             redis,
             hub,
@@ -370,7 +374,7 @@ impl Cluster {
     // ------------------------------------------------------------------ liveness
 
     async fn heartbeat_loop(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(HEARTBEAT);
+        let mut tick = tokio::time::interval(self.heartbeat_ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -386,7 +390,7 @@ impl Cluster {
             .pset_ex(
                 server_key(&self.id),
                 &self.incarnation,
-                HEARTBEAT_TTL.as_millis() as u64,
+                ttl_ms(self.heartbeat_ttl),
             )
             .await?;
         let added: i64 = redis.sadd("hc:servers", &self.id).await?;

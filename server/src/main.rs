@@ -68,6 +68,11 @@ struct Args {
     /// server needs its own `--server-id`. Without it the server runs alone.
     #[arg(long, env = "HYPHA_REDIS_URI")]
     redis_uri: Option<String>,
+    /// With `--redis-uri`: a server silent this long (milliseconds) is taken for dead, its
+    /// clients purged and the calls waiting on them rejected. It says it is alive three times as
+    /// often. A longer one tolerates longer stalls; a shorter one releases callers sooner.
+    #[arg(long, default_value_t = 1500)]
+    heartbeat_ttl_ms: u64,
     /// Bytes an HTTP-transport client (`GET /rpc`) may have waiting unread before its stream is
     /// cut.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
@@ -210,9 +215,15 @@ async fn main() -> std::io::Result<()> {
     let timer = tokio::spawn(driver::run_timer(hub.clone()));
     let mut joined = None;
     if let Some(uri) = &redis_uri {
-        let (cluster, link, outgoing) = cluster::Cluster::join(uri, &id, &manager, hub.clone())
-            .await
-            .map_err(std::io::Error::other)?;
+        let (cluster, link, outgoing) = cluster::Cluster::join(
+            uri,
+            &id,
+            &manager,
+            std::time::Duration::from_millis(args.heartbeat_ttl_ms.max(300)),
+            hub.clone(),
+        )
+        .await
+        .map_err(std::io::Error::other)?;
         hub.set_cluster(link);
         cluster.spawn(outgoing);
         info!(server_id = %id, "joined the cluster");
