@@ -402,3 +402,19 @@ async def test_redis_restarted_empty_is_rebuilt_from_the_servers(redis, cluster,
     newcomer = await on(s3, "alice", ws)
     await visible(newcomer, f"{ws}/prov:calc", timeout=10)
     assert await (await newcomer.get_service(f"{ws}/prov:calc")).add(3, 4) == 7
+
+
+def test_bad_redis_options_are_clear_errors(redis, cluster):
+    """No silent single-server fallback: a wrong scheme, an unreachable Redis, a live id."""
+    secret = cluster["s1"].secret
+    live_id = [a for a in cluster["s1"].proc.args if a.endswith("-s1")][0]
+    cases = [
+        (["--server-id", uid("x"), "--redis-uri", "http://127.0.0.1:1"], "unsupported --redis-uri"),
+        (["--server-id", uid("x"), "--redis-uri", f"redis://127.0.0.1:{free_port()}"], "cannot reach Redis"),
+        (["--redis-uri", redis.uri], "needs --server-id"),
+        (["--server-id", live_id, "--redis-uri", redis.uri], "already live in the cluster"),
+    ]
+    for args, message in cases:
+        with pytest.raises(RuntimeError) as failed:
+            start_server(secret, args)
+        assert message in str(failed.value), (args, str(failed.value)[-800:])
