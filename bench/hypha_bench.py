@@ -334,7 +334,7 @@ async def echo_peer(args):
         return x
 
     info = await server.register_service(
-        {"id": "bench", "name": "bench", "config": {"visibility": "protected"}, "echo": echo}
+        {"id": "bench", "name": "bench", "config": {"visibility": args.visibility}, "echo": echo}
     )
     service_id = info["id"] if isinstance(info, dict) else info.id
     if args.token:
@@ -1065,6 +1065,7 @@ def main():
     e.add_argument("--key", default="", help="raw: relay pair key")
     e.add_argument("--workspace", default="", help="hypha: join this workspace (with --token)")
     e.add_argument("--token", default="", help="hypha: join with this token; no generate_token()")
+    e.add_argument("--visibility", default="protected", help="hypha: the echo service's visibility")
     lc = sub.add_parser("load-client")
     lc.add_argument("--kind", choices=["hypha", "raw"], required=True)
     lc.add_argument("--url", required=True)
