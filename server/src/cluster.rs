@@ -32,6 +32,8 @@ use crate::driver::Hub;
 
 /// Messages waiting to be written to Redis; past it they are dropped (at-most-once anyway).
 const OUTGOING_CAPACITY: usize = 100_000;
+/// Frames sent to Redis in one pipeline at most.
+const MAX_BATCH: usize = 256;
 /// Longest wait between two attempts to reach Redis again.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -510,29 +512,56 @@ impl Cluster {
     // ------------------------------------------------------------------ outgoing
 
     async fn write_loop(self: Arc<Self>, mut outgoing: mpsc::Receiver<Outgoing>) {
-        while let Some(message) = outgoing.recv().await {
-            match message {
-                Outgoing::Frame { server, bytes } => {
-                    let mut redis = self.conn();
-                    let message = frame_message(&self.id, &bytes);
-                    if let Err(e) = redis.publish::<_, _, ()>(channel(&server), message).await {
-                        debug!(error = %e, %server, "cluster: a frame was lost");
+        let mut frames = redis::pipe();
+        let mut batched = 0usize;
+        while let Some(first) = outgoing.recv().await {
+            let mut next = Some(first);
+            // Frames waiting together go out in one pipeline (one round trip to Redis), in
+            // order; news keeps its place after the frames before it.
+            while let Some(message) = next.take() {
+                match message {
+                    Outgoing::Frame { server, bytes } => {
+                        frames
+                            .publish(channel(&server), frame_message(&self.id, &bytes))
+                            .ignore();
+                        batched += 1;
+                    }
+                    Outgoing::News(news) => {
+                        self.flush_frames(&mut frames, &mut batched).await;
+                        self.send_news(news).await;
                     }
                 }
-                Outgoing::News(news) => {
-                    // Announced before it is stored: the other servers' copies are what their
-                    // clients' next calls see. A duplicate client is the exception: checked
-                    // first, so that the others never hear of it.
-                    if matches!(news, ClusterOut::ClientJoined { .. }) {
-                        if self.store(&news).await {
-                            self.announce(&news).await;
-                        }
-                    } else {
-                        self.announce(&news).await;
-                        self.store(&news).await;
-                    }
+                if batched < MAX_BATCH {
+                    next = outgoing.try_recv().ok();
                 }
             }
+            self.flush_frames(&mut frames, &mut batched).await;
+        }
+    }
+
+    async fn flush_frames(&self, frames: &mut redis::Pipeline, batched: &mut usize) {
+        if *batched == 0 {
+            return;
+        }
+        let mut redis = self.conn();
+        if let Err(e) = frames.query_async::<()>(&mut redis).await {
+            debug!(error = %e, frames = *batched, "cluster: frames were lost");
+        }
+        frames.clear();
+        *batched = 0;
+    }
+
+    async fn send_news(&self, news: ClusterOut) {
+        // Announced before it is stored: the other servers' copies are what their clients' next
+        // calls see. A duplicate client is the exception: checked first, so that the others
+        // never hear of it.
+        if matches!(news, ClusterOut::ClientJoined { .. }) {
+            if self.store(&news).await {
+                self.announce(&news).await;
+            }
+        } else {
+            self.announce(&news).await;
+            self.store(&news).await;
         }
     }
 
