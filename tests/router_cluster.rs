@@ -103,19 +103,19 @@ impl Cluster {
             }
             let now = h.now;
             match out {
-                ClusterOut::ClientJoined { client, user } => h
+                ClusterOut::ClientJoined { client, user, .. } => h
                     .router
                     .handle_remote_client(now, origin, client.clone(), user)
                     .expect("a client joined elsewhere is known here"),
                 ClusterOut::ClientLeft { client } => {
-                    h.router.handle_remote_client_gone(now, client)
+                    h.router.handle_remote_client_gone(now, origin, client)
                 }
                 ClusterOut::ServiceRegistered { info } => h
                     .router
-                    .handle_remote_service(now, info)
+                    .handle_remote_service(now, origin, info)
                     .expect("a service of another server is accepted"),
                 ClusterOut::ServiceUnregistered { id } => {
-                    h.router.handle_remote_service_removed(now, id)
+                    h.router.handle_remote_service_removed(now, origin, id)
                 }
                 ClusterOut::TakenOver { .. } => unreachable!(),
             }
@@ -615,7 +615,7 @@ fn loading_a_server_again_changes_nothing_and_disturbs_no_call() {
         .handle_remote_client(now, "a", ClientAddr::new("lab", "p"), &user)
         .expect("the same client again");
     h.router
-        .handle_remote_service(now, &info)
+        .handle_remote_service(now, "a", &info)
         .expect("the same service again");
     h.drive();
     assert!(
@@ -672,4 +672,32 @@ fn a_server_that_restarted_loses_the_clients_it_had() {
         .handle_server_joined(now, "a", "workspace-manager-a", "2");
     h.drive();
     assert!(h.take_rpc(&caller).is_empty());
+}
+
+#[test]
+fn news_from_a_server_a_client_has_left_does_not_remove_it_where_it_is_now() {
+    let mut cluster = Cluster::new(&["a", "b", "c"]);
+    let first = cluster.user("a", "alice", "mover", "lab");
+    // The client moves to b with its reconnection token.
+    let moved = cluster.node("b").connect_ok(&hello_full(
+        Some("mover"),
+        Some("lab"),
+        None,
+        Some(&first.reconnection_token),
+    ));
+    cluster.pump();
+    let addr = ClientAddr::new("lab", "mover");
+    // a's late news that `mover` left (its old connection closed) reaches c after b's news.
+    let h = cluster.node("c");
+    let now = h.now;
+    h.router.handle_remote_client_gone(now, "a", &addr);
+    h.drive();
+    let conn = h.router.registry().client(&addr).map(|c| c.conn);
+    let server = conn.and_then(|c| h.router.remote_server(c).map(str::to_owned));
+    assert_eq!(
+        server.as_deref(),
+        Some("b"),
+        "c must still know the client on b"
+    );
+    assert_eq!(cluster.node("b").router.client_of(moved.conn), Some(&addr));
 }

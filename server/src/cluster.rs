@@ -110,7 +110,7 @@ fn decode(bytes: &[u8]) -> Option<Value> {
 /// `[NEWS] msgpack [kind, origin, a?]`.
 fn news_message(origin: &str, news: &ClusterOut) -> Vec<u8> {
     let (kind, arg) = match news {
-        ClusterOut::ClientJoined { client, user } => (
+        ClusterOut::ClientJoined { client, user, .. } => (
             "client",
             Value::Array(vec![client.to_string().into(), user.clone()]),
         ),
@@ -346,19 +346,20 @@ impl Cluster {
             "left" => {
                 if let Some(client) = addr_of(&arg) {
                     self.hub.cluster_input(|router, now| {
-                        router.handle_remote_client_gone(now, &client)
+                        router.handle_remote_client_gone(now, origin, &client)
                     });
                 }
             }
             "service" => self.hub.cluster_input(|router, now| {
-                if let Err(e) = router.handle_remote_service(now, &arg) {
+                if let Err(e) = router.handle_remote_service(now, origin, &arg) {
                     debug!(error = %e, "cluster: a service of another server was refused");
                 }
             }),
             "unservice" => {
                 if let Some(id) = arg.as_str() {
-                    self.hub
-                        .cluster_input(|router, now| router.handle_remote_service_removed(now, id));
+                    self.hub.cluster_input(|router, now| {
+                        router.handle_remote_service_removed(now, origin, id)
+                    });
                 }
             }
             "takeover" => {
@@ -463,7 +464,7 @@ impl Cluster {
                 }
             }
             for info in services.values().filter_map(|v| decode(v)) {
-                let _ = router.handle_remote_service(now, &info);
+                let _ = router.handle_remote_service(now, server, &info);
             }
         });
         Ok(())
@@ -570,7 +571,11 @@ impl Cluster {
         let mut redis = self.conn();
         let result: redis::RedisResult<bool> = async {
             match news {
-                ClusterOut::ClientJoined { client, user } => {
+                ClusterOut::ClientJoined {
+                    client,
+                    user,
+                    reconnected,
+                } => {
                     let addr = client.to_string();
                     let set: Option<String> = redis::cmd("SET")
                         .arg(client_key(&addr))
@@ -586,7 +591,7 @@ impl Cluster {
                             }
                             _ => false,
                         };
-                        if live {
+                        if live && !reconnected {
                             self.hub.close_local_client(
                                 client,
                                 "client already exists and is connected on another server",
@@ -594,6 +599,14 @@ impl Cluster {
                             return Ok(false);
                         }
                         let () = redis.set(client_key(&addr), &self.id).await?;
+                        if let (true, Some(owner)) = (live, owner) {
+                            // Its reconnection token won: the server that held it lets it go.
+                            let takeover = ClusterOut::TakenOver {
+                                client: client.clone(),
+                                server: owner,
+                            };
+                            self.announce(&takeover).await;
+                        }
                     }
                     let () = redis
                         .hset(clients_key(&self.id), &addr, encode(user))

@@ -39,6 +39,9 @@ pub enum ClusterOut {
         client: ClientAddr,
         /// Its user, as stamped on its frames.
         user: Value,
+        /// It came back with its reconnection token: if another server still holds it (news of
+        /// it had not arrived here yet), that server must let it go.
+        reconnected: bool,
     },
     /// A client of this server left.
     ClientLeft {
@@ -253,15 +256,16 @@ impl Router {
 
     /// A client of another server registered (or replaced) the service `info` (as listed).
     /// Subscribers here hear of it as of a local one.
-    pub fn handle_remote_service(&mut self, now: Timestamp, info: &Value) -> Result<(), String> {
+    pub fn handle_remote_service(
+        &mut self,
+        now: Timestamp,
+        server: &str,
+        info: &Value,
+    ) -> Result<(), String> {
         let record = crate::manager::record_from_info(info).ok_or("malformed service info")?;
         let provider = record.id.provider.clone();
-        if !self
-            .registry
-            .client(&provider)
-            .is_some_and(|c| is_remote_conn(c.conn))
-        {
-            return Err(format!("{provider} is not a client of another server"));
+        if !self.held_by(&provider, server) {
+            return Err(format!("{provider} is not a client of server {server}"));
         }
         if self
             .registry
@@ -300,19 +304,15 @@ impl Router {
         Ok(())
     }
 
-    /// A service of a client of another server is gone.
-    pub fn handle_remote_service_removed(&mut self, now: Timestamp, id: &str) {
+    /// A service of a client of server `server` is gone.
+    pub fn handle_remote_service_removed(&mut self, now: Timestamp, server: &str, id: &str) {
         let Some((provider, name)) = id.split_once(':') else {
             return;
         };
         let Some(provider) = ClientAddr::parse(provider) else {
             return;
         };
-        if !self
-            .registry
-            .client(&provider)
-            .is_some_and(|c| is_remote_conn(c.conn))
-        {
+        if !self.held_by(&provider, server) {
             return;
         }
         let name = name.split('@').next().unwrap_or(name);
@@ -330,15 +330,24 @@ impl Router {
         self.flush_notices();
     }
 
-    /// A client of another server left: its services go, and calls waiting on it are rejected.
-    pub fn handle_remote_client_gone(&mut self, now: Timestamp, client: &ClientAddr) {
-        if let Some(conn) = self.registry.client(client).map(|c| c.conn) {
-            if is_remote_conn(conn) {
-                self.drop_session(now, conn);
-            }
-        } else if let Some(conn) = self.remotes.adopted_conn(client) {
+    /// A client of server `server` left: its services go, and calls waiting on it are rejected.
+    /// (News from a server that no longer holds the client, which moved, changes nothing.)
+    pub fn handle_remote_client_gone(&mut self, now: Timestamp, server: &str, client: &ClientAddr) {
+        let conn = self
+            .registry
+            .client(client)
+            .map(|c| c.conn)
+            .or_else(|| self.remotes.adopted_conn(client));
+        if let Some(conn) = conn.filter(|c| self.remotes.server_of(*c) == Some(server)) {
             self.drop_session(now, conn);
         }
+    }
+
+    /// True if `server` holds the client at `addr`, as far as this Router knows.
+    fn held_by(&self, addr: &ClientAddr, server: &str) -> bool {
+        self.registry
+            .client(addr)
+            .is_some_and(|c| self.remotes.server_of(c.conn) == Some(server))
     }
 
     /// Server `server` is gone (its heartbeat expired, or it left): every client it held is gone.
@@ -391,6 +400,7 @@ impl Router {
             out.push(ClusterOut::ClientJoined {
                 client: session.addr.clone(),
                 user: session.user_value.clone(),
+                reconnected: false,
             });
             for service in self.registry.services_of(&session.addr) {
                 out.push(ClusterOut::ServiceRegistered {

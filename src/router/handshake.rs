@@ -302,6 +302,7 @@ impl Router {
         self.cluster_push(super::ClusterOut::ClientJoined {
             client: addr.clone(),
             user: user_value.clone(),
+            reconnected: reconnecting,
         });
         self.sessions.insert(
             conn,

@@ -418,3 +418,36 @@ def test_bad_redis_options_are_clear_errors(redis, cluster):
         with pytest.raises(RuntimeError) as failed:
             start_server(secret, args)
         assert message in str(failed.value), (args, str(failed.value)[-800:])
+
+
+@pytest.mark.asyncio
+async def test_a_reconnection_token_takes_the_client_over_on_another_server(redis, cluster, on):
+    """A client that comes back through another server (a load balancer may send it anywhere)
+    keeps its address: the server that held it closes the old connection."""
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import ConnectionClosed
+
+    s1, s2, s3 = cluster["s1"], cluster["s2"], cluster["s3"]
+    s2_id = [a for a in s2.proc.args if a.endswith("-s2")][0]
+    ws = uid("lab")
+    hello = {"client_id": "mover", "workspace": ws, "token": token(s1.secret, "alice", ws)}
+    async with ws_connect(s1.url.replace("http", "ws") + "/ws") as first:
+        await first.send(json.dumps(hello))
+        info = json.loads(await asyncio.wait_for(first.recv(), 10))
+        assert info["type"] == "connection_info", info
+        again = {"client_id": "mover", "workspace": ws, "reconnection_token": info["reconnection_token"]}
+        async with ws_connect(s2.url.replace("http", "ws") + "/ws") as second:
+            await second.send(json.dumps(again))
+            moved = json.loads(await asyncio.wait_for(second.recv(), 10))
+            assert moved["type"] == "connection_info", moved
+            assert (moved["workspace"], moved["client_id"]) == (ws, "mover")
+            # s1 closes the old connection, and Redis says s2 holds the client now.
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(first.recv(), 5)
+            assert redis.cli("GET", f"hc:client:{ws}/mover") == s2_id
+            # A second live `ws/mover` anywhere else is refused (once the news reached s3; a
+            # connection that beats the news is closed when Redis's SET NX fails instead).
+            await asyncio.sleep(0.3)
+            with pytest.raises(Exception, match="(?i)already exists"):
+                await on(s3, "alice", ws, "mover")
