@@ -141,6 +141,24 @@ impl Cluster {
     }
 }
 
+/// Send `services.<service>.work` from `caller` of `server` to `lab/<provider>`, and carry it
+/// across: the call's session.
+fn call_across(
+    cluster: &mut Cluster,
+    server: &str,
+    caller: &Client,
+    provider: &str,
+    service: &str,
+) -> String {
+    let method = format!("services.{service}.work");
+    let to = format!("lab/{provider}");
+    let call = cluster
+        .node(server)
+        .send_call(caller, &to, &method, vec![], None, Promise::Star);
+    cluster.pump();
+    call
+}
+
 /// Questions another server's manager put to `client`: `(session, method, from)`.
 fn remote_asks(h: &mut Harness, client: &Client) -> Vec<(String, String, String)> {
     h.take_where(client.conn, |m| {
@@ -162,11 +180,11 @@ fn remote_asks(h: &mut Harness, client: &Client) -> Vec<(String, String, String)
     .collect()
 }
 
-/// `client` answers `session` of the manager at `manager` (`*/<id>`).
-fn answer(h: &mut Harness, client: &Client, manager: &str, session: &str, value: Value) {
+/// `client` resolves `session` of `to` (a caller, or a manager at `*/<id>`) with `value`.
+fn answer(h: &mut Harness, client: &Client, to: &str, session: &str, value: Value) {
     let main = vec![
         ("type", Value::from("method")),
-        ("to", Value::from(manager)),
+        ("to", Value::from(to)),
         ("method", Value::from(format!("{session}.resolve"))),
     ];
     let extra = Value::Map(vec![("args".into(), Value::Array(vec![value]))]);
@@ -258,15 +276,7 @@ fn a_service_of_one_server_is_listed_resolved_and_called_from_another() {
     assert_eq!(got[0].str("from"), Some("lab/c"));
     assert_eq!(got[0].str("ws"), Some("lab"));
     assert_eq!(got[0].str("session"), Some(call.as_str()));
-    let main = vec![
-        ("type", Value::from("method")),
-        ("to", Value::from("lab/c")),
-        ("method", Value::from(format!("{call}.resolve"))),
-    ];
-    let extra = Value::Map(vec![("args".into(), Value::Array(vec![mp(json!(3))]))]);
-    cluster
-        .node("a")
-        .send_bytes(provider.conn, frame(main, Some(extra)));
+    answer(cluster.node("a"), &provider, "lab/c", &call, mp(json!(3)));
     cluster.pump();
     let answers: Vec<Rpc> = cluster.node("b").take_rpc(&caller);
     assert_eq!(answers.len(), 1, "{answers:?}");
@@ -449,16 +459,7 @@ fn a_provider_leaving_or_its_server_dying_rejects_the_calls_waiting_on_it_elsewh
         .node("b")
         .subscribe(&caller, &["client_disconnected", "service_removed"]);
 
-    let h = cluster.node("b");
-    let call = h.send_call(
-        &caller,
-        "lab/p",
-        "services.slow.work",
-        vec![],
-        None,
-        Promise::Star,
-    );
-    cluster.pump();
+    let call = call_across(&mut cluster, "b", &caller, "p", "slow");
     assert_eq!(calls_to(cluster.node("a"), &provider).len(), 1);
     let p = provider.clone();
     cluster.node("a").disconnect(&p);
@@ -485,16 +486,7 @@ fn a_provider_leaving_or_its_server_dying_rejects_the_calls_waiting_on_it_elsewh
     // A whole server gone: b purges its clients and rejects what waited on them.
     let provider = cluster.user("a", "alice", "p2", "lab");
     cluster.register("a", &provider, "slow", "protected");
-    let h = cluster.node("b");
-    let call = h.send_call(
-        &caller,
-        "lab/p2",
-        "services.slow.work",
-        vec![],
-        None,
-        Promise::Star,
-    );
-    cluster.pump();
+    let call = call_across(&mut cluster, "b", &caller, "p2", "slow");
     let _ = cluster.node("a").take_rpc(&provider);
     let h = cluster.node("b");
     let now = h.now;
@@ -520,18 +512,22 @@ fn frames_from_a_server_are_accepted_only_for_its_own_clients_and_manager_answer
     let victim = cluster.user("a", "alice", "v", "lab");
     let on_b = cluster.user("b", "alice", "bee", "lab");
 
+    // A call from `lab/bee`, stamped as its server stamps it.
+    let from_bee = |to: &str, method: &str, extra: Json| {
+        frame(
+            vec![
+                ("type", "method".into()),
+                ("from", "lab/bee".into()),
+                ("to", to.into()),
+                ("ws", "lab".into()),
+                ("method", method.into()),
+                ("session", "x1".into()),
+            ],
+            Some(mp(extra)),
+        )
+    };
     // Server c claims to carry a frame from b's client: dropped.
-    let forged = frame(
-        vec![
-            ("type", "method".into()),
-            ("from", "lab/bee".into()),
-            ("to", "lab/v".into()),
-            ("ws", "lab".into()),
-            ("method", "services.built-in.ping".into()),
-            ("session", "x1".into()),
-        ],
-        Some(mp(json!({"args": []}))),
-    );
+    let forged = from_bee("lab/v", "services.built-in.ping", json!({"args": []}));
     let h = cluster.node("a");
     let now = h.now;
     h.router.handle_cluster_frame(now, "c", forged.clone());
@@ -546,18 +542,10 @@ fn frames_from_a_server_are_accepted_only_for_its_own_clients_and_manager_answer
     assert_eq!(h.take_rpc(&victim).len(), 1);
 
     // A call to a's manager from a client of b: only answers to a's questions are taken.
-    let to_manager = frame(
-        vec![
-            ("type", "method".into()),
-            ("from", "lab/bee".into()),
-            ("to", "*/workspace-manager-a".into()),
-            ("ws", "lab".into()),
-            ("method", "services.default.register_service".into()),
-            ("session", "x2".into()),
-        ],
-        Some(mp(
-            json!({"args": [{"id": "lab/bee:evil", "config": {}}], "promise": "*"}),
-        )),
+    let to_manager = from_bee(
+        "*/workspace-manager-a",
+        "services.default.register_service",
+        json!({"args": [{"id": "lab/bee:evil", "config": {}}], "promise": "*"}),
     );
     h.router.handle_cluster_frame(now, "b", to_manager);
     h.drive();
@@ -583,16 +571,7 @@ fn loading_a_server_again_changes_nothing_and_disturbs_no_call() {
         &caller,
         &["service_removed", "service_added", "client_disconnected"],
     );
-    let h = cluster.node("b");
-    let call = h.send_call(
-        &caller,
-        "lab/p",
-        "services.calc.add",
-        vec![],
-        None,
-        Promise::Star,
-    );
-    cluster.pump();
+    let call = call_across(&mut cluster, "b", &caller, "p", "calc");
     assert_eq!(calls_to(cluster.node("a"), &provider).len(), 1);
 
     // b's heartbeat finds a again and loads what Redis holds of it: what b knows already.
@@ -623,15 +602,7 @@ fn loading_a_server_again_changes_nothing_and_disturbs_no_call() {
         "subscribers heard of a change that was none"
     );
     // The call in flight is still answered.
-    let main = vec![
-        ("type", Value::from("method")),
-        ("to", Value::from("lab/c")),
-        ("method", Value::from(format!("{call}.resolve"))),
-    ];
-    let extra = Value::Map(vec![("args".into(), Value::Array(vec![mp(json!(1))]))]);
-    cluster
-        .node("a")
-        .send_bytes(provider.conn, frame(main, Some(extra)));
+    answer(cluster.node("a"), &provider, "lab/c", &call, mp(json!(1)));
     cluster.pump();
     let answers = cluster.node("b").take_rpc(&caller);
     assert_eq!(answers.len(), 1, "{answers:?}");
@@ -643,16 +614,8 @@ fn a_server_that_restarted_loses_the_clients_it_had() {
     let provider = cluster.user("a", "alice", "p", "lab");
     cluster.register("a", &provider, "calc", "public");
     let caller = cluster.user("b", "alice", "c", "lab");
-    let h = cluster.node("b");
-    let call = h.send_call(
-        &caller,
-        "lab/p",
-        "services.calc.add",
-        vec![],
-        None,
-        Promise::Star,
-    );
-    cluster.pump();
+    let call = call_across(&mut cluster, "b", &caller, "p", "calc");
+    let _ = provider;
     // a comes back as a new incarnation: what b knew of it is gone, and the call is rejected.
     let h = cluster.node("b");
     let now = h.now;

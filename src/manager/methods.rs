@@ -276,30 +276,42 @@ fn register_service(env: &mut Env<'_>, caller: &Caller<'_>, args: &Args) -> Resu
         .ok_or_else(|| invalid(format!("register_service: malformed service {id}")))?;
     check_registry_budgets(env, caller, &id, record.bytes)?;
     let replaced = env.registry.register(record)?;
+    registration_notices(env.notices, &id, replaced, &info);
+    Ok(info)
+}
+
+/// What subscribers hear when the service `id` (listed as `info`) was registered, replacing
+/// `replaced` if any: the old one removed, or a new client's arrival (its `built-in` comes
+/// first), then the new one added. For a registration here and one on another server alike.
+pub(crate) fn registration_notices(
+    notices: &mut Vec<Notice>,
+    id: &ServiceId,
+    replaced: Option<ServiceRecord>,
+    info: &Value,
+) {
     let workspace = id.provider.workspace.clone();
     if let Some(old) = replaced {
-        env.notices.push(Notice {
+        notices.push(Notice {
             workspace: workspace.clone(),
             event: "service_removed",
             data: old.info(),
         });
-    } else if is_built_in {
+    } else if id.name == "built-in" {
         let data = Value::Map(vec![
             ("id".into(), id.provider.to_string().into()),
             ("workspace".into(), workspace.as_str().into()),
         ]);
-        env.notices.push(Notice {
+        notices.push(Notice {
             workspace: workspace.clone(),
             event: "client_connected",
             data,
         });
     }
-    env.notices.push(Notice {
+    notices.push(Notice {
         workspace,
         event: "service_added",
         data: info.clone(),
     });
-    Ok(info)
 }
 
 /// The registry record of a service from its info as listed: what `register_service` builds,

@@ -22,9 +22,9 @@ use rmpv::Value;
 pub(crate) use args::{map_get, map_set, map_str, Args};
 pub(crate) use cache::MessageCaches;
 pub(crate) use host::host_context;
-pub(crate) use methods::record_from_info;
 #[cfg(feature = "http")]
 pub(crate) use methods::{hidden_from, resolve_service};
+pub(crate) use methods::{record_from_info, registration_notices};
 pub(crate) use tokens::{host_root_token, mounted_client_token, reconnection_claims};
 
 use crate::auth::User;

@@ -275,30 +275,9 @@ impl Router {
             // Already known as it is.
             return Ok(());
         }
-        let is_built_in = record.id.name == "built-in";
+        let id = record.id.clone();
         let replaced = self.registry.register(record).map_err(|e| e.to_string())?;
-        let workspace = provider.workspace.clone();
-        if let Some(old) = replaced {
-            self.notices.push(Notice {
-                workspace: workspace.clone(),
-                event: "service_removed",
-                data: old.info(),
-            });
-        } else if is_built_in {
-            self.notices.push(Notice {
-                workspace: workspace.clone(),
-                event: "client_connected",
-                data: Value::Map(vec![
-                    ("id".into(), provider.to_string().into()),
-                    ("workspace".into(), workspace.as_str().into()),
-                ]),
-            });
-        }
-        self.notices.push(Notice {
-            workspace,
-            event: "service_added",
-            data: info.clone(),
-        });
+        crate::manager::registration_notices(&mut self.notices, &id, replaced, info);
         let _ = now;
         self.flush_notices();
         Ok(())
