@@ -310,8 +310,11 @@ async def test_nginx_in_front_of_the_three_servers(cluster, on, tmp_path):
                 r = await http.get(f"{proxy.url}/{ws}/services/prov:calc/add", params={"a": i, "b": 1})
                 assert r.status_code == 200, r.text
                 assert r.json() == i + 1
-        upstreams = (tmp_path / "access.log").read_text().count(f"/{ws}/services/prov:calc/add")
-        assert upstreams == 6
+        # nginx logs a request just after answering it.
+        deadline = time.monotonic() + 5
+        while (tmp_path / "access.log").read_text().count(f"/{ws}/services/prov:calc/add") < 6:
+            assert time.monotonic() < deadline, (tmp_path / "access.log").read_text()[-2000:]
+            await asyncio.sleep(0.05)
     finally:
         proc.terminate()
         proc.wait(timeout=5)
@@ -386,8 +389,7 @@ async def test_redis_restarted_empty_is_rebuilt_from_the_servers(redis, cluster,
     old_caller = await on(s3, "alice", ws)
     await visible(old_caller, f"{ws}/prov:calc")
     redis.stop()
-    redis.start()
-    assert redis.cli("DBSIZE") == "0"
+    redis.start()  # no persistence: it comes back empty (the servers start writing at once)
     # (KEYS is fine on this test's tiny Redis; the servers themselves never scan.)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
