@@ -1,7 +1,7 @@
 //! HTTP requests as peers of the Router (design.md §7).
 //!
 //! Each request that calls something becomes a peer with its own address,
-//! `<workspace>/~http-<n>`, and a session holding the caller's verified identity (or the
+//! `<workspace>/~http-<server id>-<n>`, and a session holding the caller's verified identity (or the
 //! read-only anonymous HTTP user). Its calls go through the same routing, visibility checks and
 //! call table as a WebSocket client's, and what comes back to its address — replies, heartbeats,
 //! `peer_not_found`, generator items, an ASGI app's `receive`/`send` calls — is read here
@@ -172,13 +172,14 @@ impl HttpState {
         self.peers.len()
     }
 
-    /// The HTTP peer at `addr`, if one is open.
+    /// The HTTP peer at `addr`, if one is open (`~http-<server id>-<n>`: the server id keeps
+    /// the peers of a cluster's servers apart).
     pub(super) fn conn_of(&self, addr: &ClientAddr) -> Option<ConnId> {
-        let seq: u64 = addr
+        let (_, seq) = addr
             .client_id
             .strip_prefix(HTTP_PEER_PREFIX)?
-            .parse()
-            .ok()?;
+            .rsplit_once('-')?;
+        let seq: u64 = seq.parse().ok()?;
         let conn = ConnId(FIRST_ROUTER_CONN.checked_add(seq)?);
         let id = self.peers.get(&conn)?;
         let exchange = self.exchanges.get(id)?;
@@ -536,7 +537,11 @@ impl Router {
             .clone()
             .ok_or_else(|| Failure::new(401, "not authenticated"))?;
         let workspace = Self::acting_workspace(&user, url_workspace);
-        let addr = ClientAddr::new(workspace, format!("{HTTP_PEER_PREFIX}{}", exchange.seq));
+        let client_id = format!(
+            "{HTTP_PEER_PREFIX}{}-{}",
+            self.config.server_id, exchange.seq
+        );
+        let addr = ClientAddr::new(workspace, client_id);
         exchange.addr = Some(addr.clone());
         let conn = exchange.conn;
         let user_value = user.to_value(&addr.workspace);

@@ -254,6 +254,12 @@ async def test_http_calls_and_streams_reach_a_provider_on_another_server(cluster
             r = await http.get(f"{srv.url}/{ws}/services/prov:calc/count", params={"n": 3})
             assert r.status_code == 200, r.text
             assert [json.loads(line) for line in r.text.split()] == [0, 1, 2]
+        # Requests in flight on two servers at once: their peers must not be confused on s1.
+        urls = [f"{srv.url}/{ws}/services/prov:calc/add" for srv in (s2, s3) for _ in range(10)]
+        answers = await asyncio.gather(
+            *(http.get(url, params={"a": i, "b": 100}) for i, url in enumerate(urls))
+        )
+        assert [r.json() for r in answers] == [i + 100 for i in range(len(urls))]
 
 
 @pytest.mark.asyncio
