@@ -526,6 +526,7 @@ fn frames_from_a_server_are_accepted_only_for_its_own_clients_and_manager_answer
             Some(mp(extra)),
         )
     };
+    cluster.node("a").subscribe(&victim, &["client_disconnected"]);
     // Server c claims to carry a frame from b's client: dropped.
     let forged = from_bee("lab/v", "services.built-in.ping", json!({"args": []}));
     let h = cluster.node("a");
@@ -537,9 +538,28 @@ fn frames_from_a_server_are_accepted_only_for_its_own_clients_and_manager_answer
         "a frame forged by another server was delivered"
     );
     // The same frame from b, which holds `lab/bee`, is delivered.
-    h.router.handle_cluster_frame(now, "b", forged);
+    h.router.handle_cluster_frame(now, "b", forged.clone());
     h.drive();
     assert_eq!(h.take_rpc(&victim).len(), 1);
+    // Checked as a client's frame is: a payload with trailing bytes, a reserved event type.
+    let mut broken = forged;
+    broken.extend_from_slice(b"\x01\x02");
+    h.router.handle_cluster_frame(now, "b", broken);
+    let reserved = frame(
+        vec![
+            ("type", "client_disconnected".into()),
+            ("from", "lab/bee".into()),
+            ("to", "lab/*".into()),
+            ("ws", "lab".into()),
+        ],
+        None,
+    );
+    h.router.handle_cluster_frame(now, "b", reserved);
+    h.drive();
+    assert!(
+        h.take_rpc(&victim).is_empty(),
+        "a malformed or reserved frame from b was delivered"
+    );
 
     // A call to a's manager from a client of b: only answers to a's questions are taken.
     let to_manager = from_bee(

@@ -225,6 +225,11 @@ pub struct Driver {
     next_session: u64,
     /// Items the auto-responder's generators produced.
     generated: u64,
+    /// Frames for clients of other servers of a cluster (`(server, frame)`), and what those
+    /// servers must hear of, oldest first.
+    pub to_servers: Vec<(String, Frame)>,
+    /// News for the other servers of a cluster, oldest first.
+    pub cluster_out: Vec<hypha_core::ClusterOut>,
     /// Print what the Router emits (`HYPHA_FUZZ_TRACE=1`, to see what an input does).
     trace: bool,
 }
@@ -252,6 +257,8 @@ impl Driver {
             requests: Vec::new(),
             next_session: 1,
             generated: 0,
+            to_servers: Vec::new(),
+            cluster_out: Vec::new(),
             trace: std::env::var_os("HYPHA_FUZZ_TRACE").is_some(),
         }
     }
@@ -266,6 +273,17 @@ impl Driver {
         loop {
             let mut progressed = false;
             while let Some(t) = self.router.poll_transmit() {
+                if let Some(server) = self.router.remote_server(t.conn) {
+                    // A client of another server of a cluster: the frame goes to that server.
+                    assert!(
+                        matches!(t.frame, Frame::Binary(_)),
+                        "a text frame for a client of another server"
+                    );
+                    check_frame(&t.frame);
+                    self.to_servers.push((server.to_owned(), t.frame));
+                    progressed = true;
+                    continue;
+                }
                 assert!(
                     self.opened.contains(&t.conn),
                     "a transmit to {} that never connected",
@@ -296,6 +314,10 @@ impl Driver {
                     eprintln!("event: {event:?}");
                 }
                 self.events.push(event);
+                progressed = true;
+            }
+            while let Some(out) = self.router.poll_cluster() {
+                self.cluster_out.push(out);
                 progressed = true;
             }
             for conn in closes {

@@ -406,7 +406,8 @@ impl Router {
     }
 
     fn route_cluster_frame(&mut self, now: Timestamp, server: &str, bytes: Vec<u8>) {
-        let Ok(envelope) = Envelope::decode(bytes) else {
+        // The same checks as a client's frame: another server's Redis is not trusted further.
+        let Some(envelope) = super::route::checked_envelope(bytes) else {
             return;
         };
         let Some(to) = envelope.str("to").map(str::to_owned) else {
@@ -428,6 +429,12 @@ impl Router {
             if tracked {
                 self.send_envelope(caller, envelope);
             }
+            return;
+        }
+        if envelope
+            .str("type")
+            .is_none_or(super::route::is_reserved_event)
+        {
             return;
         }
         let Some(from) = envelope.str("from").map(str::to_owned) else {

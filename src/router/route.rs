@@ -12,7 +12,7 @@ use crate::wire::Envelope;
 /// Event types a client may not send: the server's own notifications (`peer_not_found`,
 /// `client_disconnected`, `service_added`, `workspace_*`...) and hypha-rpc's local life-cycle
 /// events (`connected`, `disconnected`, `force-exit`...), which receivers trust blindly.
-fn is_reserved_event(event: &str) -> bool {
+pub(super) fn is_reserved_event(event: &str) -> bool {
     const RESERVED: &[&str] = &[
         "peer_not_found",
         "error",
@@ -35,6 +35,19 @@ fn is_reserved_event(event: &str) -> bool {
     RESERVED.contains(&event) || event.starts_with("workspace_")
 }
 
+/// A peer's binary frame as an envelope, if it is one the Router may pass on: it decodes, its
+/// payload decodes and repeats no routing key (which would shadow the stamped ones on the
+/// receiver), and any `ctx` it brought is gone. For frames from clients and from other servers
+/// of a cluster alike.
+pub(super) fn checked_envelope(bytes: Vec<u8>) -> Option<Envelope> {
+    let mut envelope = Envelope::decode(bytes).ok()?;
+    if !matches!(envelope.payload_shadows_routing(), Ok(false)) {
+        return None;
+    }
+    envelope.remove("ctx");
+    Some(envelope)
+}
+
 /// The client id of root's own client, and of its presence in other workspaces.
 const ROOT_CLIENT: &str = "root";
 /// Calls to root's own address from other workspaces remembered until root answers them.
@@ -49,14 +62,9 @@ enum Target {
 
 impl Router {
     pub(super) fn route(&mut self, now: Timestamp, conn: ConnId, bytes: Vec<u8>) {
-        let Ok(mut envelope) = Envelope::decode(bytes) else {
+        let Some(envelope) = checked_envelope(bytes) else {
             return;
         };
-        // A payload that repeats routing keys would shadow the stamped ones on the receiver.
-        if !matches!(envelope.payload_shadows_routing(), Ok(false)) {
-            return;
-        }
-        envelope.remove("ctx");
         // Event types the server or the client library itself fires must never come from a
         // peer: clients act on them without checking the sender.
         if envelope.str("type").is_none_or(is_reserved_event) {
