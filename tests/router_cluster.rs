@@ -526,7 +526,9 @@ fn frames_from_a_server_are_accepted_only_for_its_own_clients_and_manager_answer
             Some(mp(extra)),
         )
     };
-    cluster.node("a").subscribe(&victim, &["client_disconnected"]);
+    cluster
+        .node("a")
+        .subscribe(&victim, &["client_disconnected"]);
     // Server c claims to carry a frame from b's client: dropped.
     let forged = from_bee("lab/v", "services.built-in.ping", json!({"args": []}));
     let h = cluster.node("a");

@@ -86,7 +86,10 @@ fuzz_target!(|data: &[u8]| {
                 d.router.handle_cluster_frame(now, server, payload.to_vec());
                 d.drive();
             }
-            1 => d.send(slots[slot % slots.len()], Frame::Binary(payload.to_vec().into())),
+            1 => d.send(
+                slots[slot % slots.len()],
+                Frame::Binary(payload.to_vec().into()),
+            ),
             2 => {
                 if let Ok(info) = rmpv::decode::read_value(&mut &payload[..]) {
                     let _ = d.router.handle_remote_service(now, "b", &info);
@@ -123,7 +126,19 @@ fuzz_target!(|data: &[u8]| {
     d.router.handle_server_gone(now, "b");
     d.router.handle_server_gone(now, "c");
     d.drive();
-    assert_eq!(d.router.open_connections(), 0, "sessions left after everyone left");
-    assert_eq!(d.router.registry().client_count(), 0, "clients left after everyone left");
-    assert_eq!(d.router.registry().service_count(), 0, "services left after everyone left");
+    assert_eq!(
+        d.router.open_connections(),
+        0,
+        "sessions left after everyone left"
+    );
+    assert_eq!(
+        d.router.registry().client_count(),
+        0,
+        "clients left after everyone left"
+    );
+    assert_eq!(
+        d.router.registry().service_count(),
+        0,
+        "services left after everyone left"
+    );
 });

@@ -474,9 +474,8 @@ impl Driver {
         let resolve = format!("{session}.resolve");
         let frames = self.inbox.remove(&conn).unwrap_or_default();
         frames.iter().any(|f| match f {
-            Frame::Binary(b) => {
-                Envelope::decode(b.to_vec()).is_ok_and(|e| e.str("method") == Some(resolve.as_str()))
-            }
+            Frame::Binary(b) => Envelope::decode(b.to_vec())
+                .is_ok_and(|e| e.str("method") == Some(resolve.as_str())),
             Frame::Text(_) => false,
         })
     }
