@@ -686,3 +686,49 @@ fn news_from_a_server_a_client_has_left_does_not_remove_it_where_it_is_now() {
     );
     assert_eq!(cluster.node("b").router.client_of(moved.conn), Some(&addr));
 }
+
+#[test]
+fn what_other_servers_make_a_router_hold_is_bounded() {
+    // Whoever can publish on the cluster's Redis can claim to be any number of servers.
+    let mut cluster = Cluster::new(&["a"]);
+    let h = cluster.node("a");
+    let now = h.now;
+    for i in 0..1100 {
+        let manager = format!("workspace-manager-x{i}");
+        h.router
+            .handle_server_joined(now, &format!("x{i}"), &manager, "1");
+    }
+    assert!(
+        h.router.open_connections() <= 1024,
+        "{} sessions for servers",
+        h.router.open_connections()
+    );
+    let refused = h.router.handle_remote_client(
+        now,
+        "x1099",
+        ClientAddr::new("lab", "z"),
+        &mp(json!({"id": "z"})),
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(hypha_core::registry::RegistryError::ClusterFull(_))
+        ),
+        "{refused:?}"
+    );
+    // A frame from yet another server's manager adds nothing either.
+    let question = frame(
+        vec![
+            ("type", "method".into()),
+            ("from", "*/workspace-manager-y".into()),
+            ("to", "lab/nobody".into()),
+            ("ws", "lab".into()),
+            ("method", "services.built-in.ping".into()),
+        ],
+        Some(mp(json!({"args": []}))),
+    );
+    let before = h.router.open_connections();
+    h.router.handle_cluster_frame(now, "y", question);
+    h.drive();
+    assert_eq!(h.router.open_connections(), before);
+}

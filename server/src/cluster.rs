@@ -17,6 +17,7 @@
 //!   back-off, and writes its state again if Redis came back without it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ use crate::driver::Hub;
 
 /// Messages waiting to be written to Redis; past it they are dropped (at-most-once anyway).
 const OUTGOING_CAPACITY: usize = 100_000;
+/// Bytes of frames waiting to be written to Redis; past it they are dropped.
+const OUTGOING_BYTES: usize = 256 * 1024 * 1024;
 /// Frames sent to Redis in one pipeline at most.
 const MAX_BATCH: usize = 256;
 /// Longest wait between two attempts to reach Redis again.
@@ -51,15 +54,36 @@ pub(crate) enum Outgoing {
     News(ClusterOut),
 }
 
-/// The sending side the Hub holds.
+/// The sending side the Hub holds. Frames waiting for Redis are bounded in bytes as well as in
+/// number: a client sending large frames to clients of other servers faster than Redis takes
+/// them loses frames (pub/sub is at-most-once anyway), the server does not grow.
 #[derive(Clone)]
 pub(crate) struct ClusterLink {
     tx: mpsc::Sender<Outgoing>,
+    queued: Arc<AtomicUsize>,
+    budget: usize,
 }
 
 impl ClusterLink {
+    fn new(tx: mpsc::Sender<Outgoing>, queued: Arc<AtomicUsize>, budget: usize) -> Self {
+        Self { tx, queued, budget }
+    }
+
     pub(crate) fn send(&self, outgoing: Outgoing) {
+        let len = match &outgoing {
+            Outgoing::Frame { bytes, .. } => bytes.len(),
+            Outgoing::News(_) => 0,
+        };
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > self.budget {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            debug!(
+                len,
+                "cluster: frames for other servers over budget: one was dropped"
+            );
+            return;
+        }
         if self.tx.try_send(outgoing).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
             debug!("cluster writer behind: a message for another server was dropped");
         }
     }
@@ -145,6 +169,8 @@ pub(crate) struct Cluster {
     client: redis::Client,
     redis: ConnectionManager,
     hub: Arc<Hub>,
+    /// Bytes of frames handed to the writer and not yet in a pipeline.
+    queued: Arc<AtomicUsize>,
     /// Servers whose state this one has loaded, alive at the last heartbeat: their incarnation.
     known: tokio::sync::Mutex<HashMap<String, String>>,
 }
@@ -212,12 +238,14 @@ impl Cluster {
             client,
             redis,
             hub,
+            queued: Arc::new(AtomicUsize::new(0)),
             known: tokio::sync::Mutex::new(HashMap::new()),
         });
         // What this id held before a crash is stale: start clean.
         cluster.forget_own_state().await;
         let (tx, rx) = mpsc::channel(OUTGOING_CAPACITY);
-        Ok((cluster, ClusterLink { tx }, rx))
+        let link = ClusterLink::new(tx, cluster.queued.clone(), OUTGOING_BYTES);
+        Ok((cluster, link, rx))
     }
 
     /// Run the subscriber, the heartbeat and the writer until the process ends.
@@ -522,6 +550,7 @@ impl Cluster {
             while let Some(message) = next.take() {
                 match message {
                     Outgoing::Frame { server, bytes } => {
+                        self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
                         frames
                             .publish(channel(&server), frame_message(&self.id, &bytes))
                             .ignore();
@@ -706,6 +735,26 @@ mod tests {
         for bad in ["http://host", "file.db", "", "redis:/x", "memory://"] {
             assert!(check_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn frames_for_other_servers_are_bounded_in_bytes() {
+        let (tx, mut rx) = mpsc::channel(100);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let link = ClusterLink::new(tx, queued.clone(), 1000);
+        let frame = |n: usize| Outgoing::Frame {
+            server: "b".into(),
+            bytes: axum::body::Bytes::from(vec![0u8; n]),
+        };
+        link.send(frame(600));
+        link.send(frame(600)); // over the budget: dropped
+        link.send(frame(400));
+        assert_eq!(queued.load(Ordering::Relaxed), 1000);
+        let mut taken = Vec::new();
+        while let Ok(Outgoing::Frame { bytes, .. }) = rx.try_recv() {
+            taken.push(bytes.len());
+        }
+        assert_eq!(taken, [600, 400]);
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub enum RegistryError {
     /// The provider is not a registered client.
     #[error("client not connected: {0}")]
     UnknownClient(ClientAddr),
+    /// Another server of a cluster may not add more clients here (see router/cluster.rs).
+    #[error("too many clients or servers known from the cluster (server {0})")]
+    ClusterFull(String),
     /// The provider holds too many services.
     #[error("too many services for client {0} (limit {MAX_SERVICES_PER_CLIENT})")]
     TooManyServices(ClientAddr),

@@ -86,6 +86,16 @@ pub(super) struct Remotes {
 }
 
 impl Remotes {
+    /// True if one more client of `server` may be known: at most [`MAX_SERVERS`] servers and
+    /// [`MAX_PER_SERVER`] clients of each (what reaches this Router through Redis is bounded
+    /// like what reaches it through sockets).
+    fn has_room(&self, server: &str) -> bool {
+        match self.by_server.get(server) {
+            Some(conns) => conns.len() < MAX_PER_SERVER,
+            None => self.by_server.len() < MAX_SERVERS,
+        }
+    }
+
     fn allocate(&mut self, server: &str) -> ConnId {
         let conn = ConnId(FIRST_REMOTE_CONN + self.next);
         self.next += 1;
@@ -140,6 +150,8 @@ impl Remotes {
 
 /// Clients of one other server this one keeps track of, announced or adopted.
 const MAX_PER_SERVER: usize = 1_000_000;
+/// Other servers this one keeps track of.
+const MAX_SERVERS: usize = 1024;
 
 /// True for connection ids that stand for clients of other servers.
 pub(super) fn is_remote_conn(conn: ConnId) -> bool {
@@ -176,7 +188,9 @@ impl Router {
         manager_id: &str,
         incarnation: &str,
     ) {
-        if server == self.config.server_id {
+        if server == self.config.server_id
+            || (!self.remotes.incarnations.contains_key(server) && !self.remotes.has_room(server))
+        {
             return;
         }
         match self.remotes.incarnations.get(server) {
@@ -193,7 +207,10 @@ impl Router {
     /// Know `*/<manager_id>` as the manager of `server`.
     fn add_remote_manager(&mut self, now: Timestamp, server: &str, manager_id: &str) {
         let addr = format!("*/{manager_id}");
-        if server == self.config.server_id || addr == self.manager_addr {
+        if server == self.config.server_id
+            || addr == self.manager_addr
+            || !self.remotes.has_room(server)
+        {
             return;
         }
         if let Some(old) = self.remotes.manager_conn(&addr) {
@@ -232,6 +249,9 @@ impl Router {
                 return Ok(());
             }
             self.drop_session(now, existing);
+        }
+        if !self.remotes.has_room(server) {
+            return Err(RegistryError::ClusterFull(server.to_owned()));
         }
         let user_id = crate::manager::map_str(user, "id").unwrap_or("anonymous");
         let user = User::remote(user_id.to_owned());
@@ -501,12 +521,7 @@ impl Router {
             return None;
         }
         let addr = ClientAddr::parse(from)?;
-        if self
-            .remotes
-            .by_server
-            .get(server)
-            .is_none_or(|c| c.len() >= MAX_PER_SERVER)
-        {
+        if !self.remotes.by_server.contains_key(server) || !self.remotes.has_room(server) {
             // Unknown server, or one that would grow this table past its budget.
             return None;
         }
