@@ -204,7 +204,16 @@ fn calls_to(h: &mut Harness, client: &Client) -> Vec<Rpc> {
     .collect()
 }
 
-fn ids(listing: &Json) -> Vec<String> {
+/// The ids of the services of workspace `lab` that `client` is shown, sorted.
+fn listed(h: &mut Harness, client: &Client) -> Vec<String> {
+    let listing = h
+        .call_manager(
+            client,
+            "list_services",
+            vec![mp(json!({"workspace": "lab"}))],
+            None,
+        )
+        .expect("list");
     let mut ids: Vec<String> = listing
         .as_array()
         .expect("a listing")
@@ -223,17 +232,8 @@ fn a_service_of_one_server_is_listed_resolved_and_called_from_another() {
     let caller = cluster.user("b", "alice", "c", "lab");
 
     // Listing on b sees a's services.
-    let listing = cluster
-        .node("b")
-        .call_manager(
-            &caller,
-            "list_services",
-            vec![mp(json!({"workspace": "lab"}))],
-            None,
-        )
-        .expect("list");
     assert_eq!(
-        ids(&listing),
+        listed(cluster.node("b"), &caller),
         ["lab/c:built-in", "lab/p:built-in", "lab/p:calc"]
     );
 
@@ -495,15 +495,7 @@ fn a_provider_leaving_or_its_server_dying_rejects_the_calls_waiting_on_it_elsewh
     let rejected = h.take_peer_not_found(&caller);
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].str("session"), Some(call.as_str()));
-    let listing = h
-        .call_manager(
-            &caller,
-            "list_services",
-            vec![mp(json!({"workspace": "lab"}))],
-            None,
-        )
-        .expect("list");
-    assert_eq!(ids(&listing), ["lab/c:built-in"]);
+    assert_eq!(listed(h, &caller), ["lab/c:built-in"]);
 }
 
 #[test]

@@ -105,29 +105,19 @@ def token(secret: str, sub: str, workspace: str) -> str:
 
 
 @pytest_asyncio.fixture
-async def on():
-    """Factory: `await on(server, sub, workspace, client_id)` → a client of `server`."""
-    made = []
+async def on(clients):
+    """Factory: `await on(server, sub, workspace, client_id)` → a client of `server` with a token
+    of user `sub` for `workspace` (conftest's `clients` disconnects it at teardown)."""
 
-    async def _make(srv, sub, workspace, client_id=None, **extra):
-        cfg = {
-            "server_url": srv.url,
-            "token": token(srv.secret, sub, workspace),
-            "workspace": workspace,
-            "client_id": client_id or uid("cl"),
-            "method_timeout": METHOD_TIMEOUT,
-        }
-        cfg.update(extra)
-        client = await asyncio.wait_for(connect_to_server(cfg), METHOD_TIMEOUT + 5)
-        made.append(client)
-        return client
+    async def _make(srv, sub, workspace, client_id=None):
+        return await clients(
+            srv,
+            token=token(srv.secret, sub, workspace),
+            workspace=workspace,
+            client_id=client_id or uid("cl"),
+        )
 
-    yield _make
-    for client in reversed(made):
-        try:
-            await asyncio.wait_for(client.disconnect(), 3)
-        except Exception:
-            pass
+    return _make
 
 
 async def visible(client, service_id: str, timeout: float = 5.0):
