@@ -15,7 +15,8 @@ import { gzipSync } from "node:zlib";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dev = process.argv.includes("--dev");
-// --no-encryption leaves tweetnacl out (hypha-rpc's optional end-to-end encryption; ~11 KB gzip).
+// --no-encryption ships a tweetnacl chunk that only throws. hypha-rpc's optional end-to-end
+// encryption loads that chunk on demand either way.
 const noEncryption = process.argv.includes("--no-encryption");
 const dist = join(root, "dist");
 const wasm = join(root, "pkg", "hypha_core_bg.wasm");
@@ -106,16 +107,32 @@ const withoutTweetnacl = {
 // imports in js/src; in dist/hypha-core.mjs they stay literal imports of their own dist files, so
 // a browser, Node or Deno loads them from beside the module and Vite or webpack makes them lazy
 // chunks of the consumer's build.
-const LAZY_CHUNKS = { "./plugin-parser.js": "./hypha-core-plugin.mjs", "./imjoy-rpc-core.js": "./hypha-core-imjoy.mjs" };
+const LAZY_CHUNKS = {
+  "./plugin-parser.js": "./hypha-core-plugin.mjs",
+  "./imjoy-rpc-core.js": "./hypha-core-imjoy.mjs",
+  "./nacl.js": "./hypha-core-nacl.mjs",
+};
 const lazyChunks = {
   name: "lazy-chunks",
   setup(b) {
-    b.onResolve({ filter: /^\.\/(plugin-parser|imjoy-rpc-core)\.js$/ }, (args) => {
+    b.onResolve({ filter: /^\.\/(plugin-parser|imjoy-rpc-core|nacl)\.js$/ }, (args) => {
       if (args.kind !== "dynamic-import") {
         throw new Error(`${args.importer}: ${args.path} must only be imported dynamically (it is a lazy chunk)`);
       }
       return { path: LAZY_CHUNKS[args.path], external: true };
     });
+  },
+};
+
+// hypha-rpc's end-to-end encryption requires tweetnacl synchronously from its crypto.js; the page
+// bundle gets js/src/crypto-lazy.js instead, which imports it (the ./nacl.js chunk) on first use.
+const cryptoLazy = join(root, "js", "src", "crypto-lazy.js");
+const lazyTweetnacl = {
+  name: "lazy-tweetnacl",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/crypto\.js$/ }, (args) =>
+      /hypha-rpc[\\/]src$/.test(args.resolveDir) ? { path: cryptoLazy } : undefined,
+    );
   },
 };
 
@@ -164,9 +181,32 @@ const result = await build({
     hyphaRpcFromSource,
     hyphaRpcWithoutConnectSleep,
     msgpackStringThreshold,
-    noEncryption ? withoutTweetnacl : nodeCryptoShim,
+    lazyTweetnacl,
   ],
   banner: { js: "// hypha-core (Rust/WebAssembly edition): https://github.com/ - MIT" },
+});
+
+// The page must not carry tweetnacl: it is the lazy chunk below.
+const eager = Object.keys(result.metafile.inputs).filter((path) => /tweetnacl|hypha-rpc[\\/]src[\\/]crypto\.js/.test(path));
+if (eager.length) {
+  console.error(`dist/hypha-core.mjs bundles ${eager.join(", ")}: encryption must load on demand`);
+  process.exit(1);
+}
+
+// Loaded only when a client enables end-to-end encryption: tweetnacl (--no-encryption: a module
+// that says this build has none).
+await build({
+  entryPoints: [join(root, "js", "src", "nacl.js")],
+  outfile: join(dist, "hypha-core-nacl.mjs"),
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  target: ["es2020"],
+  minify: !dev,
+  legalComments: "none",
+  logLevel: "warning",
+  plugins: [noEncryption ? withoutTweetnacl : nodeCryptoShim],
 });
 
 // Loaded only when an app may be plugin source: the parser's glue (its .wasm is copied below).
@@ -246,6 +286,7 @@ const MUST_KEEP = {
     /new URL\(\s*"\.\/hypha_core_bg\.wasm"\s*,\s*import\.meta\.url\s*\)/,
     /import\(\s*"\.\/hypha-core-plugin\.mjs"\s*\)/,
     /import\(\s*"\.\/hypha-core-imjoy\.mjs"\s*\)/,
+    /import\(\s*"\.\/hypha-core-nacl\.mjs"\s*\)/,
   ],
   "hypha-core-plugin.mjs": [/new URL\(\s*"\.\/hypha_core_plugin_bg\.wasm"\s*,\s*import\.meta\.url\s*\)/],
 };

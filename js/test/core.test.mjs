@@ -134,6 +134,27 @@ describe("a running HyphaCore", () => {
     assert.ok(listed.some((s) => s.id === "default/root:calc"), JSON.stringify(listed.map((s) => s.id)));
   });
 
+  it("encrypts calls end to end, loading tweetnacl only then", T, async (t) => {
+    // The page bundle leaves tweetnacl to its lazy chunk (scripts/build-js.mjs).
+    const bundle = await (await import("node:fs/promises")).readFile(dist, "utf8");
+    assert.ok(!bundle.includes("crypto_box"), "dist/hypha-core.mjs carries tweetnacl");
+    const provider = await core.connect({ encryption: true, ...quiet });
+    t.after(() => provider.disconnect());
+    const publicKey = provider.rpc.getPublicKey();
+    assert.match(publicKey, /^[0-9a-f]{64}$/);
+    const info = await provider.registerService({
+      id: "sealed",
+      config: { visibility: "public", require_context: true },
+      whisper: (text, context) => ({ text: text.toUpperCase(), encrypted: context.encryption === true }),
+    });
+    const caller = await core.connect({ encryption: true, ...quiet });
+    t.after(() => caller.disconnect());
+    const sealed = await caller.getService(info.id, { encryption_public_key: publicKey });
+    assert.deepEqual(await sealed.whisper("psst"), { text: "PSST", encrypted: true });
+    const plain = await caller.getService(info.id);
+    assert.deepEqual(await plain.whisper("hi"), { text: "HI", encrypted: false });
+  });
+
   it("lets a client of another workspace register there with a root-minted token", T, async (t) => {
     const workspace = "ws-team-a";
     const token = await api.generateToken({ workspace });
