@@ -18,14 +18,26 @@ ensure_binaryen
 
 profile=wasm-release
 [ "${1:-}" = "--dev" ] && profile=dev
-target_dir="$REPO_ROOT/target/wasm32-unknown-unknown/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+# The size-optimised build rebuilds std with panic=immediate-abort on the pinned nightly (see
+# ensure_wasm_toolchain); without it, or with --dev, the default toolchain builds as before.
+cargo_build=(cargo build)
+if [ "$profile" != dev ]; then
+  ensure_wasm_toolchain
+  if [ -n "$WASM_TOOLCHAIN" ]; then
+    cargo_build=(cargo "+$WASM_TOOLCHAIN" build -Z build-std=std,panic_abort)
+    export RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort"
+    # Its own target dir: std built this way must not mix with the default toolchain's builds.
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/wasm-nightly"
+  fi
+fi
+target_dir="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/wasm32-unknown-unknown/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
 # One crate, three modules: the in-tab server (default features), the plugin parser, which the
 # page imports only when an app is plugin source, and the server-mode build.
 build_module() { # build_module OUT_NAME CARGO_FEATURE_ARGS...
   local name="$1"
   shift
-  cargo build --lib --target wasm32-unknown-unknown --profile "$profile" "$@"
+  "${cargo_build[@]}" --lib --target wasm32-unknown-unknown --profile "$profile" "$@"
   wasm-bindgen --target web --out-dir pkg --out-name "$name" "$target_dir/hypha_core.wasm"
   if [ "$profile" != dev ]; then
     # The producers and target_features sections are build metadata wasm-bindgen has already

@@ -11,7 +11,7 @@
 #   FUZZ_SANITIZER   address|none (default none: the crate has no unsafe code of its own, and without
 #                    AddressSanitizer the targets run several times faster; debug assertions and
 #                    overflow checks stay on either way)
-#   FUZZ_TOOLCHAIN   the nightly toolchain to use (default: nightly)
+#   FUZZ_TOOLCHAIN   the nightly toolchain to use (default: HYPHA_NIGHTLY of scripts/lib/deps.sh)
 #   FUZZ_JOBS        targets fuzzed at once (default 1)
 #   CARGO_TARGET_DIR where to build (default: fuzz/target)
 # Run it under `nice -n 19` on a shared machine.

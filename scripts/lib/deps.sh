@@ -402,11 +402,15 @@ ensure_deno() {
 
 # --- Fuzzing (cargo-fuzz) -----------------------------------------------------
 
-# The nightly toolchain cargo-fuzz builds with (FUZZ_TOOLCHAIN overrides "nightly"): installed
-# with rustup's minimal profile when missing. Exports FUZZ_TOOLCHAIN.
+# One pinned nightly serves both of its users (a floating "nightly" would change under CI):
+# cargo-fuzz, and the size-optimised browser wasm (scripts/build-wasm.sh).
+HYPHA_NIGHTLY="${HYPHA_NIGHTLY:-nightly-2026-05-20}"
+
+# The nightly toolchain cargo-fuzz builds with (FUZZ_TOOLCHAIN overrides $HYPHA_NIGHTLY):
+# installed with rustup's minimal profile when missing. Exports FUZZ_TOOLCHAIN.
 ensure_nightly_toolchain() {
   ensure_cargo || return 1
-  FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
+  FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-$HYPHA_NIGHTLY}"
   export FUZZ_TOOLCHAIN
   command -v rustup >/dev/null 2>&1 || {
     deps_die "rustup not found: cargo-fuzz needs a nightly toolchain ($FUZZ_TOOLCHAIN)"
@@ -420,6 +424,35 @@ ensure_nightly_toolchain() {
     return 1
   }
   deps_log "$FUZZ_TOOLCHAIN installed in $((SECONDS - start))s"
+}
+
+# The toolchain of the browser wasm: $HYPHA_NIGHTLY with rust-src and the wasm32 target, so that
+# std is rebuilt with panic=immediate-abort. On wasm32-unknown-unknown a panic's message goes
+# nowhere (no stderr, no hook), so formatting it is dead weight: ~17 KB gzip of the in-tab
+# server. Exports WASM_TOOLCHAIN; empty (build with the default toolchain, bigger) when rustup
+# cannot install it, e.g. offline, or when HYPHA_WASM_STABLE=1.
+ensure_wasm_toolchain() {
+  WASM_TOOLCHAIN=""
+  export WASM_TOOLCHAIN
+  [ "${HYPHA_WASM_STABLE:-}" = 1 ] && return 0
+  command -v rustup >/dev/null 2>&1 || {
+    deps_log "no rustup: the wasm is built with $(rustc --version) and keeps std's panic machinery"
+    return 0
+  }
+  local sysroot
+  sysroot="$(rustup run "$HYPHA_NIGHTLY" rustc --print sysroot 2>/dev/null)"
+  if [ -z "$sysroot" ] || [ ! -d "$sysroot/lib/rustlib/src/rust/library" ] ||
+    [ ! -d "$sysroot/lib/rustlib/wasm32-unknown-unknown" ]; then
+    local start=$SECONDS
+    deps_log "rustup toolchain install $HYPHA_NIGHTLY --profile minimal -c rust-src -t wasm32-unknown-unknown"
+    if ! rustup toolchain install "$HYPHA_NIGHTLY" --profile minimal -c rust-src \
+      -t wasm32-unknown-unknown >&2; then
+      deps_log "WARNING: cannot install $HYPHA_NIGHTLY: the wasm is built with the default toolchain (larger)"
+      return 0
+    fi
+    deps_log "$HYPHA_NIGHTLY installed in $((SECONDS - start))s"
+  fi
+  WASM_TOOLCHAIN="$HYPHA_NIGHTLY"
 }
 
 # cargo-fuzz from crates.io: one on PATH, or in .cache/cargo-bin; otherwise `cargo install`ed
