@@ -63,7 +63,8 @@ fn parse_hello(text: &str) -> Result<Hello, Refusal> {
             format!("invalid authentication payload: over {MAX_HELLO_BYTES} bytes"),
         ));
     }
-    let hello: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+    // from_slice, like the JWT payload: one JSON reader in the wasm instead of two.
+    let hello: serde_json::Value = serde_json::from_slice(text.as_bytes()).map_err(|e| {
         Refusal(
             close_code::UNSUPPORTED_DATA,
             format!("invalid authentication payload: {e}"),
@@ -331,7 +332,7 @@ impl Router {
         if text.len() > MAX_CONTROL_FRAME {
             return;
         }
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(text.as_bytes()) else {
             return;
         };
         match message.get("type").and_then(serde_json::Value::as_str) {
