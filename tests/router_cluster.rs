@@ -724,3 +724,72 @@ fn what_other_servers_make_a_router_hold_is_bounded() {
     h.drive();
     assert_eq!(h.router.open_connections(), before);
 }
+
+#[test]
+fn an_adopted_http_peer_whose_left_news_was_lost_is_dropped_once_idle() {
+    // Another server's HTTP request peers are never announced: a server adopts one at its first
+    // call and forgets it when that server says it left. Pub/sub may lose that news.
+    let mut cluster = Cluster::new(&["a", "b"]);
+    let victim = cluster.user("a", "alice", "v", "lab");
+    let h = cluster.node("a");
+    let call_from = |peer: &str| {
+        frame(
+            vec![
+                ("type", "method".into()),
+                ("from", format!("lab/{peer}").as_str().into()),
+                ("to", "lab/v".into()),
+                ("ws", "lab".into()),
+                ("method", "services.built-in.ping".into()),
+                ("session", "s1".into()),
+            ],
+            Some(mp(json!({"args": []}))),
+        )
+    };
+    let before = h.router.open_connections();
+    let now = h.now;
+    h.router
+        .handle_cluster_frame(now, "b", call_from("~http-b-1"));
+    h.router
+        .handle_cluster_frame(now, "b", call_from("~http-b-2"));
+    h.drive();
+    assert_eq!(h.take_rpc(&victim).len(), 2);
+    assert_eq!(
+        h.router.open_connections(),
+        before + 2,
+        "both peers adopted"
+    );
+
+    // Sweeps come every 4 × client_call_timeout (2 min): a peer with no frame to or from it
+    // for a whole interval is dropped; one the provider answers meanwhile stays.
+    h.advance(121_000);
+    assert_eq!(
+        h.router.open_connections(),
+        before + 2,
+        "seen in the first interval"
+    );
+    answer(h, &victim, "lab/~http-b-2", "s1", Value::from("pong"));
+    h.drive();
+    assert_eq!(h.to_servers.len(), 1, "the answer goes to b");
+    h.to_servers.clear();
+    h.advance(120_000);
+    assert_eq!(
+        h.router.open_connections(),
+        before + 1,
+        "the idle peer is gone"
+    );
+    // The dropped peer's address is unknown again: an answer to it goes nowhere.
+    answer(h, &victim, "lab/~http-b-1", "s1", Value::from("late"));
+    h.drive();
+    assert!(h.to_servers.is_empty(), "a frame went to a dropped peer");
+    h.advance(120_000);
+    assert_eq!(
+        h.router.open_connections(),
+        before,
+        "every idle peer is gone"
+    );
+    assert_eq!(
+        h.router.poll_timeout(),
+        None,
+        "no sweep without adopted peers"
+    );
+}

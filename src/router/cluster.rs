@@ -79,6 +79,12 @@ pub(super) struct Remotes {
     /// Clients of other servers that were never announced (their HTTP requests' peers), known
     /// from their first call here until their server says they left.
     adopted: HashMap<ClientAddr, ConnId>,
+    /// Each adopted client's connection: true while no frame went to or came from it since the
+    /// last sweep. Its server's "left" news is at-most-once; one that never arrives must not
+    /// leave the client here for good, so a client idle for a whole sweep interval is dropped.
+    adopted_idle: HashMap<ConnId, bool>,
+    /// When adopted clients are next looked at (while there are any).
+    adopted_sweep: Option<Timestamp>,
     /// Each other server's incarnation, as it announced it.
     incarnations: HashMap<String, String>,
     /// This server's HTTP peers that called clients of other servers: their end is news.
@@ -117,7 +123,20 @@ impl Remotes {
             }
         }
         self.managers.retain(|_, c| *c != conn);
-        self.adopted.retain(|_, c| *c != conn);
+        if self.adopted_idle.remove(&conn).is_some() {
+            self.adopted.retain(|_, c| *c != conn);
+        }
+    }
+
+    /// A frame went to or came from `conn`: if it is an adopted client, it is not idle.
+    pub(super) fn touch(&mut self, conn: ConnId) {
+        if let Some(idle) = self.adopted_idle.get_mut(&conn) {
+            *idle = false;
+        }
+    }
+
+    pub(super) fn next_sweep(&self) -> Option<Timestamp> {
+        self.adopted_sweep
     }
 
     /// The manager address known for `server`, if any.
@@ -477,9 +496,10 @@ impl Router {
                 .map(|c| c.conn)
                 .or_else(|| self.remotes.adopted_conn(&addr))
         });
-        let Some(sender) = known.or_else(|| self.adopt(server, &from, &envelope)) else {
+        let Some(sender) = known.or_else(|| self.adopt(now, server, &from, &envelope)) else {
             return;
         };
+        self.remotes.touch(sender);
         if self.remotes.server_of(sender) != Some(server) {
             return;
         }
@@ -513,7 +533,13 @@ impl Router {
 
     /// A call from a client `server` never announced (one of its HTTP requests): known from
     /// now on, so that answers and callbacks find their way back, until `server` says it left.
-    fn adopt(&mut self, server: &str, from: &str, envelope: &Envelope) -> Option<ConnId> {
+    fn adopt(
+        &mut self,
+        now: Timestamp,
+        server: &str,
+        from: &str,
+        envelope: &Envelope,
+    ) -> Option<ConnId> {
         if !envelope
             .str("method")
             .is_some_and(|m| m.starts_with("services."))
@@ -532,6 +558,10 @@ impl Router {
             .to_owned();
         let conn = self.remotes.allocate(server);
         self.remotes.adopted.insert(addr.clone(), conn);
+        self.remotes.adopted_idle.insert(conn, false);
+        if self.remotes.adopted_sweep.is_none() {
+            self.remotes.adopted_sweep = Some(now + self.adopted_idle_interval());
+        }
         let session = Session {
             addr,
             user: User::remote(user_id),
@@ -539,6 +569,36 @@ impl Router {
         };
         self.sessions.insert(conn, session);
         Some(conn)
+    }
+
+    /// How long an adopted client may go without a frame before it is dropped: an HTTP request
+    /// ends on its own server after `client_call_timeout` without progress, so four of them
+    /// leave a live one alone.
+    fn adopted_idle_interval(&self) -> std::time::Duration {
+        self.config.client_call_timeout * 4
+    }
+
+    /// Drop the adopted clients that saw no frame since the last sweep (their server's "left"
+    /// news was lost): what is waiting on them is released as for any client that leaves.
+    pub(super) fn sweep_adopted(&mut self, now: Timestamp) {
+        if self.remotes.adopted_sweep.is_none_or(|at| at > now) {
+            return;
+        }
+        let idle: Vec<ConnId> = self
+            .remotes
+            .adopted_idle
+            .iter()
+            .filter(|(_, idle)| **idle)
+            .map(|(conn, _)| *conn)
+            .collect();
+        for conn in idle {
+            self.drop_session(now, conn);
+        }
+        for idle in self.remotes.adopted_idle.values_mut() {
+            *idle = true;
+        }
+        self.remotes.adopted_sweep =
+            (!self.remotes.adopted_idle.is_empty()).then(|| now + self.adopted_idle_interval());
     }
 
     /// The connection of a client of this server at `addr` (text form).

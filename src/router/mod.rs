@@ -252,6 +252,7 @@ impl Router {
             self.asks.next_deadline(),
             self.calls.next_sweep(),
             self.caches_sweep(),
+            self.remotes.next_sweep(),
             #[cfg(feature = "http")]
             self.http.next_deadline(),
         ]
@@ -261,7 +262,7 @@ impl Router {
     }
 
     /// Expire what is due at `now`: manager questions that got no answer, stale call records,
-    /// abandoned uploads.
+    /// abandoned uploads, other servers' HTTP peers gone quiet.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         for (requester, then) in self.asks.expire(now) {
             let outcome = crate::manager::resume(
@@ -272,6 +273,7 @@ impl Router {
         }
         self.calls.sweep(now);
         self.caches_expire(now);
+        self.sweep_adopted(now);
         #[cfg(feature = "http")]
         self.http_expire(now);
         #[cfg(feature = "http")]
@@ -335,6 +337,9 @@ impl Router {
                 }
             }
             return;
+        }
+        if cluster::is_remote_conn(conn) {
+            self.remotes.touch(conn);
         }
         self.transmits.push_back(Transmit { conn, frame });
     }
