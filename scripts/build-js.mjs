@@ -77,6 +77,29 @@ const msgpackStringThreshold = {
   },
 };
 
+// @msgpack/msgpack 2.8's `encode` builds a new Encoder, with a fresh 2 KB buffer, for every
+// message hypha-rpc sends. Calls without options (all of hypha-rpc's) share one Encoder instead
+// and get a copy of exactly the encoded bytes (`Encoder#encode`), so no result aliases the next.
+// Encoding is synchronous and hypha-rpc registers no extension that encodes inside an encode,
+// so the shared encoder is never re-entered. Fails the build if the file changes.
+const MSGPACK_ENCODE_BODY =
+  "    var encoder = new Encoder(options.extensionCodec, options.context, options.maxDepth, options.initialBufferSize, options.sortKeys, options.forceFloat32, options.ignoreUndefined, options.forceIntegerToFloat);\n    return encoder.encodeSharedRef(value);";
+const msgpackSharedEncoder = {
+  name: "msgpack-shared-encoder",
+  setup(b) {
+    b.onLoad({ filter: /@msgpack[\\/]msgpack[\\/].*[\\/]encode\.m?js$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8");
+      const at = source.indexOf(MSGPACK_ENCODE_BODY);
+      if (at < 0) throw new Error(`${args.path}: encode() is not what this build expects`);
+      const shared =
+        "    if (options === defaultEncodeOptions) return (sharedEncoder || (sharedEncoder = new Encoder())).encode(value);\n";
+      const contents =
+        source.slice(0, at) + shared + source.slice(at) + "\nvar sharedEncoder = null;\n";
+      return { contents, loader: "js" };
+    });
+  },
+};
+
 // tweetnacl (hypha-rpc's optional end-to-end encryption) falls back to Node's `crypto` module
 // where there is no `self.crypto`; give it Web Crypto instead of a Node built-in.
 const nodeCryptoShim = {
@@ -181,6 +204,7 @@ const result = await build({
     hyphaRpcFromSource,
     hyphaRpcWithoutConnectSleep,
     msgpackStringThreshold,
+    msgpackSharedEncoder,
     lazyTweetnacl,
   ],
   banner: { js: "// hypha-core (Rust/WebAssembly edition): https://github.com/ - MIT" },
@@ -275,7 +299,7 @@ await build({
   minify: !dev,
   legalComments: "none",
   logLevel: "warning",
-  plugins: [hyphaRpcWithoutConnectSleep, msgpackStringThreshold, nodeCryptoShim],
+  plugins: [hyphaRpcWithoutConnectSleep, msgpackStringThreshold, msgpackSharedEncoder, nodeCryptoShim],
 });
 
 // What bundlers must see, literally, for the consumer's build to find the .wasm files and the
