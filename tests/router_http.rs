@@ -277,6 +277,41 @@ fn root_answers_an_http_caller_from_its_own_address() {
 }
 
 #[test]
+fn a_finished_request_leaves_no_cross_workspace_link_behind() {
+    // Each anonymous request is a peer in `ws-anonymous` linked to the provider it calls in
+    // another workspace. The link must go with the request: a provider holds at most 10,000
+    // links, and one left per request refused every call after the 10,000th.
+    let mut x = Http::new();
+    let root = x.root("root", "default");
+    x.register(&root, service(&root, "calc", "public")).unwrap();
+    let p = with_calc(&mut x);
+    for (i, (path, provider)) in [
+        ("/default/services/calc/add?a=2&b=3", &root),
+        ("/lab/services/calc/add?a=2&b=3", &p),
+    ]
+    .into_iter()
+    .cycle()
+    .take(6)
+    .enumerate()
+    {
+        let id = x.get(path);
+        if i < 2 {
+            x.describe();
+        }
+        let call = x.one_call(provider);
+        assert!(
+            x.router.cross_linked_connections() >= 2,
+            "the call links the peer and the provider"
+        );
+        x.resolve(provider, &call, 5.into());
+        let r = x.resp(id);
+        assert_eq!(r.status, Some(200), "{}", r.text());
+        assert_eq!(x.router.cross_linked_connections(), 0, "request {i}");
+        assert_eq!(x.router.root_calls_remembered(), 0, "request {i}");
+    }
+}
+
+#[test]
 fn descriptors_are_cached_until_the_service_changes_or_its_client_reconnects() {
     let mut x = Http::new();
     let p = with_calc(&mut x);
