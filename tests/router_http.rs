@@ -55,6 +55,15 @@ impl Http {
         self.drive();
     }
 
+    /// Nothing of the finished requests is left in the Router: no exchange, no peer session, no
+    /// cross-workspace link, no remembered root call. `clients` WebSocket clients are connected.
+    fn assert_nothing_left(&self, clients: usize) {
+        assert_eq!(self.router.http_in_flight(), 0, "exchanges left");
+        assert_eq!(self.router.open_connections(), clients, "sessions left");
+        assert_eq!(self.router.cross_linked_connections(), 0, "links left");
+        assert_eq!(self.router.root_calls_remembered(), 0, "root calls left");
+    }
+
     fn resolve(&mut self, client: &Client, call: &Rpc, value: Value) {
         self.answer(client, call, "resolve", value);
     }
@@ -256,6 +265,7 @@ fn a_get_call_reaches_the_provider_as_keyword_arguments_and_returns_its_value() 
     assert_eq!(r.text(), "31");
     assert!(r.ended);
     assert_eq!(x.router.http_in_flight(), 0);
+    x.assert_nothing_left(1);
 }
 
 #[test]
@@ -920,6 +930,7 @@ fn provider_errors_map_to_statuses() {
         assert!(got.contains(detail), "{error}: {got}");
         assert!(!got.contains("Traceback"), "a trace leaked: {got}");
     }
+    x.assert_nothing_left(1);
 }
 
 #[test]
@@ -1076,6 +1087,7 @@ fn a_generator_streams_as_ndjson_one_pull_per_item() {
     assert_eq!(r.text(), "{\"n\":1}\n\"two\"\n[3]\n");
     assert!(x.calls(&p).is_empty(), "no pull after the end");
     assert_eq!(x.router.http_in_flight(), 0);
+    x.assert_nothing_left(1);
 }
 
 #[test]
@@ -1151,6 +1163,7 @@ fn a_client_that_leaves_closes_the_generator() {
     assert_eq!(x.router.http_in_flight(), 0);
     x.drained(id);
     assert!(x.calls(&p).is_empty());
+    x.assert_nothing_left(1);
 }
 
 #[test]
@@ -1213,6 +1226,7 @@ fn a_generator_that_fails_midway_ends_the_stream_with_an_error_item() {
     let last: Json = serde_json::from_str(r.text().lines().last().unwrap()).unwrap();
     assert_eq!(last["type"], "error");
     assert_eq!(x.router.http_in_flight(), 0);
+    x.assert_nothing_left(0);
 }
 
 // ------------------------------------------------------------------------------ 6. ASGI
@@ -1377,6 +1391,7 @@ fn an_asgi_app_gets_the_scope_and_streams_the_body_both_ways() {
     // serve() returning afterwards changes nothing.
     x.resolve(&p, &serve, Value::Nil);
     assert_eq!(x.resp(id).text(), "<1><2><3><4><end>");
+    x.assert_nothing_left(1);
 }
 
 #[test]
@@ -1562,6 +1577,7 @@ fn functions_apps_route_by_path_and_answer_status_headers_body() {
     let r = x.resp(id);
     assert_eq!(r.status, Some(404));
     assert_eq!(r.text(), "not here");
+    x.assert_nothing_left(1);
 }
 
 #[test]
@@ -1788,6 +1804,7 @@ fn the_ws_service_is_the_manager_with_the_callers_rights() {
     // The manager's info route.
     let id = x.get("/lab/services/ws");
     assert_eq!(x.resp(id).json()["type"], "manager");
+    x.assert_nothing_left(1);
 }
 
 #[test]
@@ -1925,6 +1942,7 @@ fn an_asgi_response_cut_short_is_aborted_not_ended() {
     );
     let r = x.resp(id);
     assert!(r.ended && !r.aborted);
+    x.assert_nothing_left(1);
 }
 
 #[test]
