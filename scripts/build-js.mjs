@@ -217,49 +217,30 @@ if (eager.length) {
   process.exit(1);
 }
 
+/** A chunk the page loads on demand, as its own ES module beside `hypha-core.mjs`. */
+async function buildChunk(entry, outName, plugins = []) {
+  await build({
+    entryPoints: [join(root, "js", "src", entry)],
+    outfile: join(dist, outName),
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    target: ["es2020"],
+    minify: !dev,
+    legalComments: "none",
+    logLevel: "warning",
+    plugins,
+  });
+}
+
 // Loaded only when a client enables end-to-end encryption: tweetnacl (--no-encryption: a module
 // that says this build has none).
-await build({
-  entryPoints: [join(root, "js", "src", "nacl.js")],
-  outfile: join(dist, "hypha-core-nacl.mjs"),
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  mainFields: ["module", "main"],
-  target: ["es2020"],
-  minify: !dev,
-  legalComments: "none",
-  logLevel: "warning",
-  plugins: [noEncryption ? withoutTweetnacl : nodeCryptoShim],
-});
-
+await buildChunk("nacl.js", "hypha-core-nacl.mjs", [noEncryption ? withoutTweetnacl : nodeCryptoShim]);
 // Loaded only when an app may be plugin source: the parser's glue (its .wasm is copied below).
-await build({
-  entryPoints: [join(root, "js", "src", "plugin-parser.js")],
-  outfile: join(dist, "hypha-core-plugin.mjs"),
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  target: ["es2020"],
-  minify: !dev,
-  legalComments: "none",
-  logLevel: "warning",
-});
-
+await buildChunk("plugin-parser.js", "hypha-core-plugin.mjs");
 // Loaded only when a legacy imjoy-rpc app appears: the page side of imjoy-rpc (its RPC class).
-await build({
-  entryPoints: [join(root, "js", "src", "imjoy-rpc-core.js")],
-  outfile: join(dist, "hypha-core-imjoy.mjs"),
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  mainFields: ["module", "main"],
-  target: ["es2020"],
-  minify: !dev,
-  legalComments: "none",
-  logLevel: "warning",
-  plugins: [imjoyRequirementImport],
-});
+await buildChunk("imjoy-rpc-core.js", "hypha-core-imjoy.mjs", [imjoyRequirementImport]);
 
 // Server mode (Deno, Node): the listener driver and the server-mode wasm glue. `ws` (Node's
 // WebSocket server) stays a run-time dependency of the package.
