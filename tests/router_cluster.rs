@@ -181,6 +181,21 @@ fn remote_asks(h: &mut Harness, client: &Client) -> Vec<(String, String, String)
 }
 
 /// `client` resolves `session` of `to` (a caller, or a manager at `*/<id>`) with `value`.
+/// A `built-in.ping` call from `from` to `to` in `lab`, as another server carries it.
+fn ping_call(from: &str, to: &str) -> Vec<u8> {
+    frame(
+        vec![
+            ("type", "method".into()),
+            ("from", from.into()),
+            ("to", to.into()),
+            ("ws", "lab".into()),
+            ("method", "services.built-in.ping".into()),
+            ("session", "s1".into()),
+        ],
+        Some(mp(json!({"args": []}))),
+    )
+}
+
 fn answer(h: &mut Harness, client: &Client, to: &str, session: &str, value: Value) {
     let main = vec![
         ("type", Value::from("method")),
@@ -709,16 +724,7 @@ fn what_other_servers_make_a_router_hold_is_bounded() {
         "{refused:?}"
     );
     // A frame from yet another server's manager adds nothing either.
-    let question = frame(
-        vec![
-            ("type", "method".into()),
-            ("from", "*/workspace-manager-y".into()),
-            ("to", "lab/nobody".into()),
-            ("ws", "lab".into()),
-            ("method", "services.built-in.ping".into()),
-        ],
-        Some(mp(json!({"args": []}))),
-    );
+    let question = ping_call("*/workspace-manager-y", "lab/nobody");
     let before = h.router.open_connections();
     h.router.handle_cluster_frame(now, "y", question);
     h.drive();
@@ -732,25 +738,12 @@ fn an_adopted_http_peer_whose_left_news_was_lost_is_dropped_once_idle() {
     let mut cluster = Cluster::new(&["a", "b"]);
     let victim = cluster.user("a", "alice", "v", "lab");
     let h = cluster.node("a");
-    let call_from = |peer: &str| {
-        frame(
-            vec![
-                ("type", "method".into()),
-                ("from", format!("lab/{peer}").as_str().into()),
-                ("to", "lab/v".into()),
-                ("ws", "lab".into()),
-                ("method", "services.built-in.ping".into()),
-                ("session", "s1".into()),
-            ],
-            Some(mp(json!({"args": []}))),
-        )
-    };
     let before = h.router.open_connections();
     let now = h.now;
     h.router
-        .handle_cluster_frame(now, "b", call_from("~http-b-1"));
+        .handle_cluster_frame(now, "b", ping_call("lab/~http-b-1", "lab/v"));
     h.router
-        .handle_cluster_frame(now, "b", call_from("~http-b-2"));
+        .handle_cluster_frame(now, "b", ping_call("lab/~http-b-2", "lab/v"));
     h.drive();
     assert_eq!(h.take_rpc(&victim).len(), 2);
     assert_eq!(
