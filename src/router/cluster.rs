@@ -79,10 +79,11 @@ pub(super) struct Remotes {
     /// Clients of other servers that were never announced (their HTTP requests' peers), known
     /// from their first call here until their server says they left.
     adopted: HashMap<ClientAddr, ConnId>,
-    /// Each adopted client's connection: true while no frame went to or came from it since the
-    /// last sweep. Its server's "left" news is at-most-once; one that never arrives must not
-    /// leave the client here for good, so a client idle for a whole sweep interval is dropped.
-    adopted_idle: HashMap<ConnId, bool>,
+    /// Each adopted client's connection: its address, and true while no frame went to or came
+    /// from it since the last sweep. Its server's "left" news is at-most-once; one that never
+    /// arrives must not leave the client here for good, so a client idle for a whole sweep
+    /// interval is dropped.
+    adopted_idle: HashMap<ConnId, (ClientAddr, bool)>,
     /// When adopted clients are next looked at (while there are any).
     adopted_sweep: Option<Timestamp>,
     /// Each other server's incarnation, as it announced it.
@@ -123,14 +124,14 @@ impl Remotes {
             }
         }
         self.managers.retain(|_, c| *c != conn);
-        if self.adopted_idle.remove(&conn).is_some() {
-            self.adopted.retain(|_, c| *c != conn);
+        if let Some((addr, _)) = self.adopted_idle.remove(&conn) {
+            self.adopted.remove(&addr);
         }
     }
 
     /// A frame went to or came from `conn`: if it is an adopted client, it is not idle.
     pub(super) fn touch(&mut self, conn: ConnId) {
-        if let Some(idle) = self.adopted_idle.get_mut(&conn) {
+        if let Some((_, idle)) = self.adopted_idle.get_mut(&conn) {
             *idle = false;
         }
     }
@@ -558,7 +559,9 @@ impl Router {
             .to_owned();
         let conn = self.remotes.allocate(server);
         self.remotes.adopted.insert(addr.clone(), conn);
-        self.remotes.adopted_idle.insert(conn, false);
+        self.remotes
+            .adopted_idle
+            .insert(conn, (addr.clone(), false));
         if self.remotes.adopted_sweep.is_none() {
             self.remotes.adopted_sweep = Some(now + self.adopted_idle_interval());
         }
@@ -588,13 +591,13 @@ impl Router {
             .remotes
             .adopted_idle
             .iter()
-            .filter(|(_, idle)| **idle)
+            .filter(|(_, (_, idle))| *idle)
             .map(|(conn, _)| *conn)
             .collect();
         for conn in idle {
             self.drop_session(now, conn);
         }
-        for idle in self.remotes.adopted_idle.values_mut() {
+        for (_, idle) in self.remotes.adopted_idle.values_mut() {
             *idle = true;
         }
         self.remotes.adopted_sweep =
