@@ -81,7 +81,8 @@ const msgpackStringThreshold = {
 // message hypha-rpc sends. Calls without options (all of hypha-rpc's) share one Encoder instead
 // and get a copy of exactly the encoded bytes (`Encoder#encode`), so no result aliases the next.
 // Encoding is synchronous and hypha-rpc registers no extension that encodes inside an encode,
-// so the shared encoder is never re-entered. Fails the build if the file changes.
+// so the shared encoder is never re-entered; one whose buffer a large message grew past 1 MiB is
+// let go. Fails the build if the file changes.
 const MSGPACK_ENCODE_BODY =
   "    var encoder = new Encoder(options.extensionCodec, options.context, options.maxDepth, options.initialBufferSize, options.sortKeys, options.forceFloat32, options.ignoreUndefined, options.forceIntegerToFloat);\n    return encoder.encodeSharedRef(value);";
 const msgpackSharedEncoder = {
@@ -91,8 +92,13 @@ const msgpackSharedEncoder = {
       const source = readFileSync(args.path, "utf8");
       const at = source.indexOf(MSGPACK_ENCODE_BODY);
       if (at < 0) throw new Error(`${args.path}: encode() is not what this build expects`);
+      // A buffer grown past 1 MiB by a large message is not kept for the page's lifetime.
       const shared =
-        "    if (options === defaultEncodeOptions) return (sharedEncoder || (sharedEncoder = new Encoder())).encode(value);\n";
+        "    if (options === defaultEncodeOptions) {\n" +
+        "      var shared = sharedEncoder || (sharedEncoder = new Encoder());\n" +
+        "      try { return shared.encode(value); }\n" +
+        "      finally { if (shared.bytes.byteLength > 1048576) sharedEncoder = null; }\n" +
+        "    }\n";
       const contents =
         source.slice(0, at) + shared + source.slice(at) + "\nvar sharedEncoder = null;\n";
       return { contents, loader: "js" };

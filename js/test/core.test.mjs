@@ -155,6 +155,24 @@ describe("a running HyphaCore", () => {
     assert.deepEqual(await plain.whisper("hi"), { text: "HI", encrypted: false });
   });
 
+  it("round-trips a 2 MiB argument, and small calls after it (msgpack's shared encoder)", T, async (t) => {
+    const info = await api.registerService({
+      id: "mirror",
+      config: { visibility: "public" },
+      echo: (x) => x,
+    });
+    t.after(() => api.unregisterService("mirror").catch(() => {}));
+    const client = await core.connect(quiet);
+    t.after(() => client.disconnect());
+    const mirror = await client.getService(info.id);
+    const big = new Uint8Array(2 * 1024 * 1024).map((_, i) => (i * 7) & 255);
+    const back = await mirror.echo(big);
+    assert.equal(back.length, big.length);
+    assert.ok(Buffer.from(back).equals(Buffer.from(big)), "the 2 MiB argument came back changed");
+    for (const word of ["after", "the", "big", "one"]) assert.equal(await mirror.echo(word), word);
+    assert.deepEqual(await mirror.echo({ nested: [1, "two", { three: 3 }] }), { nested: [1, "two", { three: 3 }] });
+  });
+
   it("lets a client of another workspace register there with a root-minted token", T, async (t) => {
     const workspace = "ws-team-a";
     const token = await api.generateToken({ workspace });
