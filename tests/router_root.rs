@@ -188,6 +188,106 @@ fn roots_answers_to_calls_made_to_its_own_address_keep_that_address() {
 }
 
 #[test]
+fn roots_answer_through_the_callers_message_cache_keeps_roots_address() {
+    // An answer too large for one frame: hypha-rpc uploads it into the caller's message cache
+    // under the call's session id, then `process` hands it over, and the caller takes the
+    // `from` of that frame as the answer's. A presence address there fails the caller's check
+    // ("Access denied for method call ... to target default/root") and the call hangs.
+    let mut h = Harness::new();
+    let root = h.root("root", "default");
+    h.register_built_in(&root).unwrap();
+    h.register(&root, service(&root, "pub", "public")).unwrap();
+    let caller = h.user("bob", "b", "ws-user-bob");
+    h.register_built_in(&caller).unwrap();
+    let session = h.send_call(
+        &caller,
+        &root.addr(),
+        "services.pub.echo",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    h.take_rpc(&root);
+    let cache_call = |h: &mut Harness, function: &str, args: serde_json::Value| {
+        h.send_raw(
+            &root,
+            vec![
+                ("type", "method".into()),
+                ("to", caller.addr().into()),
+                (
+                    "method",
+                    format!("services.built-in.message_cache.{function}").into(),
+                ),
+            ],
+            Some(mp(json!({ "args": args }))),
+        );
+        let got = h.take_rpc(&caller);
+        assert_eq!(got.len(), 1, "{function} reaches the caller: {got:?}");
+        got[0].str("from").map(str::to_owned)
+    };
+    cache_call(&mut h, "create", json!([session, true]));
+    cache_call(&mut h, "set", json!([session, 0, "chunk", true]));
+    assert_eq!(
+        cache_call(&mut h, "process", json!([session, true])).as_deref(),
+        Some("default/root"),
+        "the assembled answer comes from root's own address"
+    );
+    // A message of root's own into that workspace (another id) still speaks as its presence.
+    assert_eq!(
+        cache_call(&mut h, "process", json!(["root-own-message", false])).as_deref(),
+        Some("ws-user-bob/root")
+    );
+}
+
+#[test]
+fn an_answer_to_a_call_too_large_for_one_frame_keeps_roots_address() {
+    // A call with a large argument reaches root through root's message cache: the Router sees
+    // `message_cache.process` to `default/root`, never the call's own session. Root's answer in
+    // that unseen session must still come from `default/root`, once.
+    let mut h = Harness::new();
+    let root = h.root("root", "default");
+    h.register_built_in(&root).unwrap();
+    h.register(&root, service(&root, "pub", "public")).unwrap();
+    let caller = h.user("bob", "b", "ws-user-bob");
+    h.register_built_in(&caller).unwrap();
+    let process = h.send_call(
+        &caller,
+        &root.addr(),
+        "services.built-in.message_cache.process",
+        vec!["upload-1".into(), false.into()],
+        None,
+        Promise::Star,
+    );
+    assert_eq!(h.take_rpc(&root).len(), 1, "process reaches root");
+    let answer = |h: &mut Harness, session: &str| {
+        h.send_raw(
+            &root,
+            vec![
+                ("type", "method".into()),
+                ("to", caller.addr().into()),
+                ("method", format!("{session}.resolve").into()),
+            ],
+            Some(mp(json!({"args": [1]}))),
+        );
+        let got = h.take_rpc(&caller);
+        assert_eq!(got.len(), 1, "the answer reaches the caller: {got:?}");
+        got[0].str("from").map(str::to_owned)
+    };
+    // The process call's own answer, in its seen session; then the assembled call's answer.
+    assert_eq!(answer(&mut h, &process).as_deref(), Some("default/root"));
+    assert_eq!(
+        answer(&mut h, "unseen-session").as_deref(),
+        Some("default/root")
+    );
+    // One chunked call, one answer: another unseen session is root's presence speaking.
+    assert_eq!(
+        answer(&mut h, "other-session").as_deref(),
+        Some("ws-user-bob/root")
+    );
+    assert_eq!(h.router.root_calls_remembered(), 0);
+}
+
+#[test]
 fn calls_to_roots_own_address_are_remembered_within_a_budget() {
     let mut h = Harness::new();
     let root = h.root("root", "default");

@@ -20,6 +20,7 @@ mod host;
 mod http;
 mod links;
 mod peer;
+mod root_direct;
 mod route;
 
 use std::collections::{HashMap, VecDeque};
@@ -156,9 +157,9 @@ pub struct Router {
     cache_sweep: Option<Timestamp>,
     /// Binary frames routed (for `/metrics`).
     frames_routed: u64,
-    /// Calls peers of other workspaces made to root's own address (`default/root`), by peer and
-    /// session: root's answers to them carry that address, not its presence.
-    root_direct: std::collections::HashSet<(ConnId, String)>,
+    /// Calls peers of other workspaces made to root's own address (`default/root`): root's
+    /// answers to them carry that address, not its presence.
+    root_direct: root_direct::RootDirect,
     /// HTTP requests in flight and what the HTTP API keeps between them.
     #[cfg(feature = "http")]
     http: http::HttpState,
@@ -186,7 +187,7 @@ impl Router {
             notices: Vec::new(),
             cache_sweep: None,
             frames_routed: 0,
-            root_direct: std::collections::HashSet::new(),
+            root_direct: root_direct::RootDirect::default(),
             #[cfg(feature = "http")]
             http: http::HttpState::default(),
         }

@@ -50,8 +50,6 @@ pub(super) fn checked_envelope(bytes: Vec<u8>) -> Option<Envelope> {
 
 /// The client id of root's own client, and of its presence in other workspaces.
 const ROOT_CLIENT: &str = "root";
-/// Calls to root's own address from other workspaces remembered until root answers them.
-const MAX_ROOT_DIRECT: usize = 100_000;
 
 /// Where a frame is going.
 enum Target {
@@ -119,15 +117,22 @@ impl Router {
                 // (The peer may be one of the Router's own HTTP peers: `conn_of` knows both.)
                 let peer = self.conn_of(addr);
                 let method = envelope.str("method").unwrap_or_default();
-                let (session, kind) = method.split_once('.').unwrap_or((method, ""));
-                let answers_direct = peer.is_some_and(|peer| {
-                    let key = (peer, session.to_owned());
-                    let found = self.root_direct.contains(&key);
-                    if found && matches!(kind, "resolve" | "reject") {
-                        self.root_direct.remove(&key);
-                    }
-                    found
-                });
+                // An answer too large for one frame goes through the peer's message cache, under
+                // the call's session id, and `process` hands it over with that frame's `from`.
+                let chunked = method == CHUNKED_MESSAGE_PROCESS;
+                let (head, kind) = method.split_once('.').unwrap_or((method, ""));
+                let session = if chunked {
+                    chunked_message_id(&envelope).unwrap_or_default()
+                } else {
+                    head.to_owned()
+                };
+                // Root's own calls into the workspace (`services.*`) speak as its presence.
+                let in_session = chunked || head != "services";
+                // (A chunked message may be a callback rather than the answer: what it answers
+                // stays remembered until the answer, or until the peer leaves.)
+                let last = !chunked && matches!(kind, "resolve" | "reject");
+                let answers_direct = in_session
+                    && peer.is_some_and(|peer| self.root_direct.answers(peer, &session, last));
                 let presence = ClientAddr::new(addr.workspace.clone(), ROOT_CLIENT);
                 if !answers_direct && self.registry.client(&presence).is_none() {
                     sender_ws = addr.workspace.clone();
@@ -259,13 +264,13 @@ impl Router {
             self.remotes.calling_out.insert(sender);
         }
         // A call from another workspace to root's own address: its answers must come from there.
-        if !presence
-            && sender_ws != target.workspace
-            && Some(callee) == self.root_conn()
-            && self.root_direct.len() < MAX_ROOT_DIRECT
-        {
+        if !presence && sender_ws != target.workspace && Some(callee) == self.root_conn() {
             if let Some(session) = &session {
-                self.root_direct.insert((sender, session.clone()));
+                self.root_direct.called(sender, session);
+            }
+            // The call assembled in root's message cache is answered in a session not seen here.
+            if envelope.str("method") == Some(CHUNKED_MESSAGE_PROCESS) {
+                self.root_direct.called_chunked(sender);
             }
         }
         let is_method = envelope.str("type") == Some("method");
@@ -479,7 +484,7 @@ impl Router {
     fn forget_conn(&mut self, now: Timestamp, conn: ConnId, addr: &ClientAddr) {
         self.calls.forget_caller(conn);
         self.links.forget(conn);
-        self.root_direct.retain(|(peer, _)| *peer != conn);
+        self.root_direct.forget(conn);
         for (caller, call_session, callee) in self.calls.take_for_callee(conn) {
             let error = format!("Peer {callee} disconnected before answering");
             self.peer_not_found(caller, &call_session, &callee.to_string(), &error);
@@ -492,6 +497,20 @@ impl Router {
             );
             self.deliver(now, &requester, outcome);
         }
+    }
+}
+
+/// The call that hands a message assembled in a client's message cache over to it.
+const CHUNKED_MESSAGE_PROCESS: &str = "services.built-in.message_cache.process";
+
+/// The message id of a `message_cache.process` call (its first argument): for an answer, the
+/// session of the call it answers.
+fn chunked_message_id(envelope: &Envelope) -> Option<String> {
+    let payload = envelope.decode_payload().ok()??;
+    let args = crate::manager::map_get(&payload, "args")?;
+    match args {
+        Value::Array(items) => items.first()?.as_str().map(str::to_owned),
+        _ => None,
     }
 }
 

@@ -757,7 +757,7 @@ impl Router {
             // client that leaves: left behind, each request would hold one of a provider's
             // 10,000 links for good.
             self.links.forget(exchange.conn);
-            self.root_direct.retain(|(peer, _)| *peer != exchange.conn);
+            self.root_direct.forget(exchange.conn);
             // An app still waiting on one of the exchange's functions hears that it is gone.
             if called_back {
                 for (caller, session, callee) in self.calls.take_for_callee(exchange.conn) {
