@@ -428,7 +428,7 @@ ensure_nightly_toolchain() {
 
 # The toolchain of the browser wasm: $HYPHA_NIGHTLY with rust-src and the wasm32 target, so that
 # std is rebuilt with panic=immediate-abort. On wasm32-unknown-unknown a panic's message goes
-# nowhere (no stderr, no hook), so formatting it is dead weight: ~17 KB gzip of the in-tab
+# nowhere (no stderr, no hook), so formatting it is dead weight: 12–18 KB gzip of the in-tab
 # server. Exports WASM_TOOLCHAIN; empty (build with the default toolchain, bigger) when rustup
 # cannot install it, e.g. offline, or when HYPHA_WASM_STABLE=1.
 ensure_wasm_toolchain() {
