@@ -187,6 +187,39 @@ fn roots_answers_to_calls_made_to_its_own_address_keep_that_address() {
     assert_eq!(call.str("from"), Some("ws-user-bob/root"));
 }
 
+/// Root providing public `pub` in `default`, and bob's client in `ws-user-bob`, both with their
+/// `built-in` service (message caches are part of it).
+fn root_and_caller(h: &mut Harness) -> (Client, Client) {
+    let root = h.root("root", "default");
+    h.register_built_in(&root).unwrap();
+    h.register(&root, service(&root, "pub", "public")).unwrap();
+    let caller = h.user("bob", "b", "ws-user-bob");
+    h.register_built_in(&caller).unwrap();
+    (root, caller)
+}
+
+/// Root sends `method(args)` to `caller`: the `from` the caller receives it with.
+fn from_root(
+    h: &mut Harness,
+    root: &Client,
+    caller: &Client,
+    method: &str,
+    args: serde_json::Value,
+) -> Option<String> {
+    h.send_raw(
+        root,
+        vec![
+            ("type", "method".into()),
+            ("to", caller.addr().into()),
+            ("method", method.into()),
+        ],
+        Some(mp(json!({ "args": args }))),
+    );
+    let got = h.take_rpc(caller);
+    assert_eq!(got.len(), 1, "{method} reaches the caller: {got:?}");
+    got[0].str("from").map(str::to_owned)
+}
+
 #[test]
 fn roots_answer_through_the_callers_message_cache_keeps_roots_address() {
     // An answer too large for one frame: hypha-rpc uploads it into the caller's message cache
@@ -194,11 +227,7 @@ fn roots_answer_through_the_callers_message_cache_keeps_roots_address() {
     // `from` of that frame as the answer's. A presence address there fails the caller's check
     // ("Access denied for method call ... to target default/root") and the call hangs.
     let mut h = Harness::new();
-    let root = h.root("root", "default");
-    h.register_built_in(&root).unwrap();
-    h.register(&root, service(&root, "pub", "public")).unwrap();
-    let caller = h.user("bob", "b", "ws-user-bob");
-    h.register_built_in(&caller).unwrap();
+    let (root, caller) = root_and_caller(&mut h);
     let session = h.send_call(
         &caller,
         &root.addr(),
@@ -208,33 +237,20 @@ fn roots_answer_through_the_callers_message_cache_keeps_roots_address() {
         Promise::Star,
     );
     h.take_rpc(&root);
-    let cache_call = |h: &mut Harness, function: &str, args: serde_json::Value| {
-        h.send_raw(
-            &root,
-            vec![
-                ("type", "method".into()),
-                ("to", caller.addr().into()),
-                (
-                    "method",
-                    format!("services.built-in.message_cache.{function}").into(),
-                ),
-            ],
-            Some(mp(json!({ "args": args }))),
-        );
-        let got = h.take_rpc(&caller);
-        assert_eq!(got.len(), 1, "{function} reaches the caller: {got:?}");
-        got[0].str("from").map(str::to_owned)
+    let cache = |h: &mut Harness, function: &str, args: serde_json::Value| {
+        let method = format!("services.built-in.message_cache.{function}");
+        from_root(h, &root, &caller, &method, args)
     };
-    cache_call(&mut h, "create", json!([session, true]));
-    cache_call(&mut h, "set", json!([session, 0, "chunk", true]));
+    cache(&mut h, "create", json!([session, true]));
+    cache(&mut h, "set", json!([session, 0, "chunk", true]));
     assert_eq!(
-        cache_call(&mut h, "process", json!([session, true])).as_deref(),
+        cache(&mut h, "process", json!([session, true])).as_deref(),
         Some("default/root"),
         "the assembled answer comes from root's own address"
     );
     // A message of root's own into that workspace (another id) still speaks as its presence.
     assert_eq!(
-        cache_call(&mut h, "process", json!(["root-own-message", false])).as_deref(),
+        cache(&mut h, "process", json!(["root-own-message", false])).as_deref(),
         Some("ws-user-bob/root")
     );
 }
@@ -245,11 +261,7 @@ fn an_answer_to_a_call_too_large_for_one_frame_keeps_roots_address() {
     // `message_cache.process` to `default/root`, never the call's own session. Root's answer in
     // that unseen session must still come from `default/root`, once.
     let mut h = Harness::new();
-    let root = h.root("root", "default");
-    h.register_built_in(&root).unwrap();
-    h.register(&root, service(&root, "pub", "public")).unwrap();
-    let caller = h.user("bob", "b", "ws-user-bob");
-    h.register_built_in(&caller).unwrap();
+    let (root, caller) = root_and_caller(&mut h);
     let process = h.send_call(
         &caller,
         &root.addr(),
@@ -260,18 +272,7 @@ fn an_answer_to_a_call_too_large_for_one_frame_keeps_roots_address() {
     );
     assert_eq!(h.take_rpc(&root).len(), 1, "process reaches root");
     let answer = |h: &mut Harness, session: &str| {
-        h.send_raw(
-            &root,
-            vec![
-                ("type", "method".into()),
-                ("to", caller.addr().into()),
-                ("method", format!("{session}.resolve").into()),
-            ],
-            Some(mp(json!({"args": [1]}))),
-        );
-        let got = h.take_rpc(&caller);
-        assert_eq!(got.len(), 1, "the answer reaches the caller: {got:?}");
-        got[0].str("from").map(str::to_owned)
+        from_root(h, &root, &caller, &format!("{session}.resolve"), json!([1]))
     };
     // The process call's own answer, in its seen session; then the assembled call's answer.
     assert_eq!(answer(&mut h, &process).as_deref(), Some("default/root"));
