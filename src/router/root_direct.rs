@@ -22,43 +22,59 @@ const MAX_REMEMBERED: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub(super) struct RootDirect {
-    /// (peer, session) of each call made to root's own address, until answered.
-    calls: HashSet<(ConnId, String)>,
+    /// Per peer: the sessions of its calls to root's own address, until answered. By peer, so
+    /// that a peer leaving (every HTTP request's end) costs its own entries, not a scan.
+    calls: HashMap<ConnId, HashSet<String>>,
     /// Per peer: messages it handed to root's own address through root's message cache, not
     /// yet answered (their sessions are unknown).
     chunked: HashMap<ConnId, usize>,
+    /// Everything remembered, both kinds, all peers: what the budget counts.
+    total: usize,
 }
 
 impl RootDirect {
     /// `peer` called root's own address in session `session`.
     pub(super) fn called(&mut self, peer: ConnId, session: &str) {
-        if self.len() < MAX_REMEMBERED {
-            self.calls.insert((peer, session.to_owned()));
+        if self.total < MAX_REMEMBERED
+            && self
+                .calls
+                .entry(peer)
+                .or_default()
+                .insert(session.to_owned())
+        {
+            self.total += 1;
         }
     }
 
     /// `peer` handed root's own address a message assembled in root's message cache.
     pub(super) fn called_chunked(&mut self, peer: ConnId) {
-        if self.len() < MAX_REMEMBERED {
+        if self.total < MAX_REMEMBERED {
             *self.chunked.entry(peer).or_default() += 1;
+            self.total += 1;
         }
     }
 
     /// True if root's frame to `peer` in `session` answers (or calls back into) a call made to
     /// root's own address. `last` (an answer: resolve or reject) ends what it answers.
     pub(super) fn answers(&mut self, peer: ConnId, session: &str, last: bool) -> bool {
-        let key = (peer, session.to_owned());
-        if self.calls.contains(&key) {
-            if last {
-                self.calls.remove(&key);
+        if let Some(sessions) = self.calls.get_mut(&peer) {
+            if sessions.contains(session) {
+                if last {
+                    sessions.remove(session);
+                    self.total -= 1;
+                    if sessions.is_empty() {
+                        self.calls.remove(&peer);
+                    }
+                }
+                return true;
             }
-            return true;
         }
         let Some(pending) = self.chunked.get_mut(&peer) else {
             return false;
         };
         if last {
             *pending -= 1;
+            self.total -= 1;
             if *pending == 0 {
                 self.chunked.remove(&peer);
             }
@@ -68,13 +84,13 @@ impl RootDirect {
 
     /// `peer` left: nothing of it is kept.
     pub(super) fn forget(&mut self, peer: ConnId) {
-        self.calls.retain(|(p, _)| *p != peer);
-        self.chunked.remove(&peer);
+        self.total -= self.calls.remove(&peer).map_or(0, |s| s.len());
+        self.total -= self.chunked.remove(&peer).unwrap_or(0);
     }
 
     /// Calls remembered (for tests and metrics).
     pub(super) fn len(&self) -> usize {
-        self.calls.len() + self.chunked.values().sum::<usize>()
+        self.total
     }
 }
 
@@ -87,6 +103,8 @@ mod tests {
         let mut direct = RootDirect::default();
         let (a, b) = (ConnId(1), ConnId(2));
         direct.called(a, "s1");
+        direct.called(a, "s1");
+        assert_eq!(direct.len(), 1, "one session, counted once");
         assert!(direct.answers(a, "s1", false), "a heartbeat keeps it");
         assert!(direct.answers(a, "s1", true));
         assert!(!direct.answers(a, "s1", true), "answered already");
@@ -98,8 +116,13 @@ mod tests {
             "one chunked call, one answer"
         );
         direct.called(a, "s2");
+        direct.called(a, "s3");
         direct.called_chunked(a);
+        direct.called_chunked(b);
+        assert_eq!(direct.len(), 4);
         direct.forget(a);
+        assert_eq!(direct.len(), 1, "b's chunked call stays");
+        direct.forget(b);
         assert_eq!(direct.len(), 0);
     }
 }

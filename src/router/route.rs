@@ -506,12 +506,9 @@ const CHUNKED_MESSAGE_PROCESS: &str = "services.built-in.message_cache.process";
 /// The message id of a `message_cache.process` call (its first argument): for an answer, the
 /// session of the call it answers.
 fn chunked_message_id(envelope: &Envelope) -> Option<String> {
-    let payload = envelope.decode_payload().ok()??;
-    let args = crate::manager::map_get(&payload, "args")?;
-    match args {
-        Value::Array(items) => items.first()?.as_str().map(str::to_owned),
-        _ => None,
-    }
+    let payload = envelope.decode_payload().ok()?;
+    let args = crate::manager::Args::from_payload(payload.as_ref());
+    args.positional().first()?.as_str().map(str::to_owned)
 }
 
 /// The service (its name, without an `@app` suffix) and the function path a
