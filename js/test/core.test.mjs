@@ -173,6 +173,23 @@ describe("a running HyphaCore", () => {
     assert.deepEqual(await mirror.echo({ nested: [1, "two", { three: 3 }] }), { nested: [1, "two", { three: 3 }] });
   });
 
+  it("keeps a call longer than its timeout alive by heartbeats (hypha-rpc's timers)", T, async (t) => {
+    // hypha-rpc's rpc.js runs on js/src/timers.js in the bundle: the caller's reply timeout, and
+    // the provider's heartbeat interval (every timeout / 2) that resets it while the call runs.
+    const provider = await core.connect(quiet);
+    t.after(() => provider.disconnect());
+    const info = await provider.registerService({
+      id: "clock",
+      config: { visibility: "public" },
+      slow: (ms) => new Promise((resolve) => setTimeout(() => resolve(ms), ms)),
+    });
+    const caller = await core.connect({ ...quiet, method_timeout: 1 });
+    t.after(() => caller.disconnect());
+    const clock = await caller.getService(info.id);
+    assert.equal(await clock.slow(10), 10);
+    assert.equal(await clock.slow(2500), 2500);
+  });
+
   it("lets a client of another workspace register there with a root-minted token", T, async (t) => {
     const workspace = "ws-team-a";
     const token = await api.generateToken({ workspace });
