@@ -7,7 +7,9 @@
 // an insertion-ordered Set per delay: every timer of one delay is due in the order it was made,
 // so the first entry of each Set is its earliest, making and clearing a timer is one Set
 // operation, and the one real timer is re-armed only when a new deadline comes before the armed
-// one (a new, shorter delay), or after it fires.
+// one (a new, shorter delay), or after it fires. It is cleared when the last pending timer is:
+// Node and Deno keep a process alive while a real timer is pending, and a server's close()
+// must let its process exit.
 //
 // Same contract as the runtime's: a callback runs no earlier than its delay, in a task of its
 // own turn of the event loop, after every callback due before it; an exception in one is
@@ -21,6 +23,9 @@ const MAX_REAL_DELAY = 0x7fffffff;
 
 /** delay (ms) → Set of pending entries, oldest (earliest due) first */
 const queues = new Map();
+/** Timers pending, all queues together: at 0 the real timer is cleared, so that an idle Node or
+ * Deno process can exit without waiting for a deadline nobody waits for any more. */
+let pending = 0;
 let armed = null;
 let armedAt = Infinity;
 
@@ -31,12 +36,18 @@ function schedule(callback, delay, args, repeat) {
   if (!queue) queues.set(ms, (queue = new Set()));
   const timer = { at: clock() + ms, ms, callback, args, repeat, queue };
   queue.add(timer);
+  pending++;
   if (timer.at < armedAt) arm(timer.at);
   return timer;
 }
 
 function cancel(timer) {
-  if (timer && timer.queue) timer.queue.delete(timer);
+  if (!timer || !timer.queue || !timer.queue.delete(timer)) return;
+  if (--pending === 0 && armed !== null) {
+    realClearTimeout(armed);
+    armed = null;
+    armedAt = Infinity;
+  }
 }
 
 function arm(at) {
@@ -60,8 +71,10 @@ function fire() {
   for (const timer of due) {
     // Not queued any more: cleared by a callback that ran before it in this round.
     if (!timer.queue.delete(timer)) continue;
+    pending--;
     // An interval goes back in line before its callback runs, so the callback can clear it.
     if (timer.repeat) {
+      pending++;
       timer.at = clock() + timer.ms;
       timer.queue.add(timer);
     }

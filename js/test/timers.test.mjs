@@ -79,6 +79,31 @@ describe("coalesced timers", () => {
     timers.clearTimeout(far);
   });
 
+  it("leave no real timer behind once every timer is cleared, so an idle process can exit", async () => {
+    const realTimers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const idle = realTimers();
+    const reply = timers.setTimeout(() => assert.fail("a cleared timeout ran"), 60_000);
+    const heartbeat = timers.setInterval(() => assert.fail("a cleared interval ran"), 30_000);
+    assert.equal(realTimers(), idle + 1, "one real timer while two are pending");
+    timers.clearTimeout(reply);
+    assert.equal(realTimers(), idle + 1, "still armed while the interval is pending");
+    timers.clearInterval(heartbeat);
+    assert.equal(realTimers(), idle, "the real timer outlived the last pending one");
+    // Clearing again, or a timer that already ran, changes nothing.
+    timers.clearTimeout(reply);
+    let ran = 0;
+    timers.setTimeout(() => ran++, 1);
+    await sleep(20);
+    assert.equal(ran, 1);
+    assert.equal(realTimers(), idle);
+    const next = timers.setTimeout(() => ran++, 1);
+    assert.equal(realTimers(), idle + 1, "armed again for a new timer");
+    await sleep(20);
+    assert.equal(ran, 2);
+    assert.equal(realTimers(), idle);
+    timers.clearTimeout(next);
+  });
+
   it("report a throwing callback as uncaught and still run the others", async () => {
     const reported = [];
     const runtimeQueueMicrotask = globalThis.queueMicrotask;
