@@ -303,9 +303,19 @@ fn settle(cell: &Rc<RefCell<Inner>>, now: Timestamp) {
     deliver(outputs);
 }
 
+/// Keeps the one timer armed no later than the Router's earliest deadline. A timer already armed
+/// for an earlier moment stays: it wakes the Router early once (nothing is due, and the step
+/// re-arms for the real deadline), which costs less than clearing and setting a timer on every
+/// step while deadlines only move later, as they do under HTTP load (each request pushes its
+/// own). With nothing left to wait for, the timer is cleared, so an idle process can exit.
 fn rearm(cell: &Rc<RefCell<Inner>>, inner: &mut Inner, now: Timestamp) {
     let next = inner.router.poll_timeout();
-    if next == inner.armed_for {
+    let keep = match (inner.armed_for, next) {
+        (Some(armed), Some(next)) => armed <= next,
+        (None, None) => true,
+        _ => false,
+    };
+    if keep {
         return;
     }
     inner.armed_for = next;

@@ -1,0 +1,136 @@
+// Server mode in Node, in-process (dist/hypha-core.mjs + dist/deno-websocket-server.mjs): the
+// Router's single timer under HTTP load, and close() letting the process exit at once.
+//
+// Every request moves the Router's earliest deadline later; the bridge keeps a timer already
+// armed for an earlier moment instead of clearing and setting one per request
+// (src/bridge/server.rs, `rearm`).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+
+const dist = (file) => new URL(`../../dist/${file}`, import.meta.url).href;
+const { HyphaCore } = await import(dist("hypha-core.mjs"));
+const { DenoWebSocketServer, DenoWebSocketClient } = await import(dist("deno-websocket-server.mjs"));
+
+const T = { timeout: 60000 };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Counts the setTimeout/clearTimeout calls made from the wasm (the Router's timer) during `fn`. */
+async function countWasmTimerCalls(fn) {
+  const fromWasm = () => /wasm:\/\//.test(new Error().stack);
+  const counts = { set: 0, clear: 0 };
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  globalThis.setTimeout = function (...args) {
+    if (fromWasm()) counts.set++;
+    return realSet.apply(this, args);
+  };
+  globalThis.clearTimeout = function (...args) {
+    if (fromWasm()) counts.clear++;
+    return realClear.apply(this, args);
+  };
+  try {
+    await fn();
+  } finally {
+    globalThis.setTimeout = realSet;
+    globalThis.clearTimeout = realClear;
+  }
+  return counts;
+}
+
+describe("server mode: the Router's timer under HTTP load", () => {
+  let hyphaCore;
+  let base;
+  before(async () => {
+    const port = await freePort();
+    hyphaCore = new HyphaCore({
+      url: `http://127.0.0.1:${port}`,
+      ServerClass: DenoWebSocketServer,
+      WebSocketClass: DenoWebSocketClient,
+      jwtSecret: "server-timer-test-secret-0123456789",
+    });
+    const api = await hyphaCore.start();
+    await api.registerService({
+      id: "slow",
+      config: { visibility: "public" },
+      wait: async (ms) => {
+        await sleep(Number(ms));
+        return Number(ms);
+      },
+    });
+    base = `${hyphaCore.url}/default/services/slow/wait`;
+  });
+  after(async () => {
+    if (hyphaCore) await hyphaCore.close();
+  });
+
+  it("is not re-armed per request while requests overlap, and still answers every one", T, async () => {
+    const requests = 64;
+    let answers;
+    const counts = await countWasmTimerCalls(async () => {
+      answers = await Promise.all(
+        Array.from({ length: requests }, (_, i) =>
+          fetch(`${base}?ms=${20 + (i % 8)}`).then(async (r) => [r.status, await r.json()]),
+        ),
+      );
+    });
+    for (const [i, [status, body]] of answers.entries()) {
+      assert.equal(status, 200, `request ${i}: ${JSON.stringify(body)}`);
+      assert.equal(body, 20 + (i % 8));
+    }
+    // Clearing and setting per request would be ≥ 64 of each; the measure is live (the Router's
+    // timer is set at least once, from the wasm, during the run).
+    assert.ok(counts.set >= 1, `no timer set from the wasm seen: ${JSON.stringify(counts)}`);
+    assert.ok(counts.set <= requests / 8, `timer set ${counts.set} times for ${requests} overlapping requests`);
+    assert.ok(counts.clear <= requests / 8, `timer cleared ${counts.clear} times for ${requests} overlapping requests`);
+  });
+});
+
+describe("server mode: close()", () => {
+  it("lets the process exit at once, with nothing left pending", T, async () => {
+    const port = await freePort();
+    // A server that served a client of its own (hyphaCore.connect()) and an HTTP call, then closes: the process must end
+    // by itself (no process.exit), well before any call or heartbeat timeout would have fired.
+    const script = `
+      const { HyphaCore } = await import(${JSON.stringify(dist("hypha-core.mjs"))});
+      const { DenoWebSocketServer, DenoWebSocketClient } = await import(${JSON.stringify(dist("deno-websocket-server.mjs"))});
+      const url = "http://127.0.0.1:${port}";
+      const hyphaCore = new HyphaCore({ url, ServerClass: DenoWebSocketServer, WebSocketClass: DenoWebSocketClient, jwtSecret: "close-test-secret-0123456789abcdef" });
+      const api = await hyphaCore.start();
+      await api.registerService({ id: "s", config: { visibility: "public" }, f: (x) => x + 1 });
+      const client = await hyphaCore.connect();
+      const s = await client.getService("default/root:s");
+      if ((await s.f(1)) !== 2) throw new Error("ws call");
+      const r = await fetch(url + "/default/services/s/f?x=41");
+      if ((await r.json()) !== 42) throw new Error("http call");
+      await client.disconnect();
+      await hyphaCore.close();
+      globalThis.closedAt = performance.now();
+      process.on("exit", () => console.log("exited " + Math.round(performance.now() - globalThis.closedAt) + " ms after close"));
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    const exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    const limit = new Promise((resolve) => setTimeout(() => resolve("still running"), 20000).unref());
+    const ended = await Promise.race([exited, limit]);
+    if (ended === "still running") child.kill("SIGKILL");
+    assert.equal(ended, 0, `the process did not end by itself:\n${output.slice(-2000)}`);
+    const after = Number((output.match(/exited (\d+) ms after close/) || [])[1]);
+    assert.ok(after < 2000, `the process lingered after close():\n${output.slice(-2000)}`);
+  });
+});
