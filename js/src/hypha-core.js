@@ -217,13 +217,21 @@ export class HyphaCore extends EventBus {
       });
       this._checkGeneration(generation);
       this._root = root;
-      await root.registerService({
-        id: HOST_SERVICE,
-        name: "hypha-core host",
-        description: "Host-page functions the workspace manager forwards for clients.",
-        config: { require_context: true, visibility: "protected" },
-        dispatch: (...args) => this._dispatchHost(...args),
-      });
+      // Registered with root only, not with the manager: the manager reaches it by the address
+      // it was configured with (`host` above), never lists it, and the Router refuses it to
+      // every other caller, so a registration would buy nothing and cost a start two round
+      // trips (hypha-rpc fetches the manager's descriptor again for it). `_local_only` keeps
+      // hypha-rpc from registering it on a reconnect too.
+      await root.registerService(
+        {
+          id: HOST_SERVICE,
+          name: "hypha-core host",
+          description: "Host-page functions the workspace manager forwards for clients.",
+          config: { require_context: true, visibility: "protected", _local_only: true },
+          dispatch: (...args) => this._dispatchHost(...args),
+        },
+        { notify: false },
+      );
       this._checkGeneration(generation);
       this.api = this._buildRootApi(root);
       if (this.ServerClass) {

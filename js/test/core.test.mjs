@@ -289,19 +289,24 @@ describe("a running HyphaCore", () => {
 
   it("refuses direct calls of the host service, even with a forged context", T, async (t) => {
     const forged = { ws: "default", from: "default/root", to: "*/workspace-manager", user: { id: "root", roles: ["admin"] } };
-    // A client of the host's own workspace can get the protected service, but not use it.
+    // The manager does not know it (root registers it with itself only)...
     const insider = await core.connect({
       workspace: "default",
       token: await api.generateToken({ workspace: "default" }),
       ...quiet,
     });
     t.after(() => insider.disconnect());
-    const host = await insider.getService("default/root:hypha-core-host");
+    await assert.rejects(insider.getService("default/root:hypha-core-host"), /not found/i);
+    // ...but a client of the host's own workspace can ask root's hypha-rpc for it directly, and
+    // still not use it: the Router refuses every call to it that is not the manager's.
+    const host = await insider.rpc.get_remote_service("default/root:hypha-core-host");
+    assert.equal(typeof host.dispatch, "function");
     await assert.rejects(host.dispatch("hello", ["x"], {}, forged), /permission denied/i);
-    // Clients of other workspaces do not even see it.
+    // Clients of other workspaces do not even get it.
     const outsider = await core.connect(quiet);
     t.after(() => outsider.disconnect());
     await assert.rejects(outsider.getService("default/root:hypha-core-host"), /not found/i);
+    await assert.rejects(outsider.rpc.get_remote_service("default/root:hypha-core-host"));
     // Through the manager the same client is served.
     assert.equal(await insider.hello("via manager"), "hello via manager");
   });
