@@ -6,9 +6,9 @@
 // (src/bridge/server.rs, `rearm`).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { freePort } from "../test-fixtures/free-port.mjs";
 
 const dist = (file) => new URL(`../../dist/${file}`, import.meta.url).href;
 const { HyphaCore } = await import(dist("hypha-core.mjs"));
@@ -16,14 +16,6 @@ const { DenoWebSocketServer, DenoWebSocketClient } = await import(dist("deno-web
 
 const T = { timeout: 60000 };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Counts the setTimeout/clearTimeout calls made from the wasm (the Router's timer) during `fn`. */
 async function countWasmTimerCalls(fn) {
@@ -99,8 +91,9 @@ describe("server mode: the Router's timer under HTTP load", () => {
 describe("server mode: close()", () => {
   it("lets the process exit at once, with nothing left pending", T, async () => {
     const port = await freePort();
-    // A server that served a client of its own (hyphaCore.connect()) and an HTTP call, then closes: the process must end
-    // by itself (no process.exit), well before any call or heartbeat timeout would have fired.
+    // A server that served a client of its own (hyphaCore.connect()) and an HTTP call, then
+    // closes: the process must end by itself (no process.exit), well before any call or
+    // heartbeat timeout would have fired.
     const script = `
       const { HyphaCore } = await import(${JSON.stringify(dist("hypha-core.mjs"))});
       const { DenoWebSocketServer, DenoWebSocketClient } = await import(${JSON.stringify(dist("deno-websocket-server.mjs"))});

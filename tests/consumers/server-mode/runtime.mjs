@@ -5,9 +5,9 @@
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../../../js/test-fixtures/free-port.mjs";
 
 const HERE = fileURLToPath(new URL("./serve.mjs", import.meta.url));
 const PROJECT = process.env.SERVER_MODE_PROJECT;
@@ -17,14 +17,6 @@ if (PROJECT) fs.copyFileSync(HERE, SERVE);
 export function runtimes() {
   const wanted = (process.env.SERVER_MODE_RUNTIMES || "node,deno").split(",");
   return wanted.filter((r) => r !== "deno" || process.env.DENO_BIN);
-}
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Spawn the example under `runtime`; resolves `{url, wsUrl, secret, stop(), output()}` once ready. */
