@@ -16,7 +16,7 @@ ensure_wasm_bindgen_cli
 # a recent one from npm when needed.
 ensure_binaryen
 
-profile=wasm-release
+profile=release
 [ "${1:-}" = "--dev" ] && profile=dev
 # The size-optimised build rebuilds std with panic=immediate-abort on the pinned nightly (see
 # ensure_wasm_toolchain); without it, or with --dev, the default toolchain builds as before.
@@ -30,19 +30,24 @@ if [ "$profile" != dev ]; then
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/wasm-nightly"
   fi
 fi
-target_dir="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/wasm32-unknown-unknown/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
 # One crate, three modules: the in-tab server (default features), the plugin parser, which the
 # page imports only when an app is plugin source, and the server-mode build.
-build_module() { # build_module OUT_NAME CARGO_FEATURE_ARGS...
-  local name="$1"
-  shift
-  "${cargo_build[@]}" --lib --target wasm32-unknown-unknown --profile "$profile" "$@"
+# A page downloads its modules, so they are built for size (cargo profile wasm-release,
+# wasm-opt -Oz); a server loads its module once and runs it for every request, so that one is
+# built for speed (wasm-server, -O3).
+build_module() { # build_module OUT_NAME CARGO_PROFILE WASM_OPT_LEVEL CARGO_FEATURE_ARGS...
+  local name="$1" module_profile="$2" opt_level="$3"
+  shift 3
+  [ "$profile" = dev ] && module_profile=dev
+  local target_dir
+  target_dir="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/wasm32-unknown-unknown/$([ "$module_profile" = dev ] && echo debug || echo "$module_profile")"
+  "${cargo_build[@]}" --lib --target wasm32-unknown-unknown --profile "$module_profile" "$@"
   wasm-bindgen --target web --out-dir pkg --out-name "$name" "$target_dir/hypha_core.wasm"
   if [ "$profile" != dev ]; then
     # The producers and target_features sections are build metadata wasm-bindgen has already
     # read; no browser needs them.
-    wasm-opt -Oz --strip-producers --strip-target-features --enable-bulk-memory \
+    wasm-opt "$opt_level" --strip-producers --strip-target-features --enable-bulk-memory \
       --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
       -o "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
     mv "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
@@ -50,7 +55,7 @@ build_module() { # build_module OUT_NAME CARGO_FEATURE_ARGS...
   echo "pkg/${name}_bg.wasm: $(wc -c <"pkg/${name}_bg.wasm") bytes, $(gzip -9c "pkg/${name}_bg.wasm" | wc -c) gzipped"
 }
 rm -rf pkg
-build_module hypha_core
-build_module hypha_core_plugin --no-default-features --features plugin-bridge
+build_module hypha_core wasm-release -Oz
+build_module hypha_core_plugin wasm-release -Oz --no-default-features --features plugin-bridge
 # Server mode (hypha-core-rs/deno-websocket-server, Deno and Node): the server with the HTTP API.
-build_module hypha_core_server --features http
+build_module hypha_core_server wasm-server -O3 --features http
