@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the browser modules of the hypha-core crate for wasm32 — the in-tab server and the plugin
-# parser — with their JS glue (wasm-bindgen, target web), size-optimised, into pkg/. Needs the wasm32 target, a wasm-bindgen CLI of the
+# Builds the wasm32 modules of the hypha-core crate — the in-tab server and the plugin parser
+# (size-optimised), and the server-mode build (speed-optimised) — with their JS glue
+# (wasm-bindgen, target web), into pkg/. Needs the wasm32 target, a wasm-bindgen CLI of the
 # version in Cargo.lock, and wasm-opt (Debian's binaryen); scripts/lib/deps.sh installs them.
 #
 # Usage: scripts/build-wasm.sh [--dev]
