@@ -1,11 +1,13 @@
 // Server mode in Node, in-process (dist/hypha-core.mjs + dist/deno-websocket-server.mjs): the
-// Router's single timer under HTTP load, and close() letting the process exit at once.
+// Router's single timer under HTTP load, how the Node driver frames answers, and close() letting
+// the process exit at once.
 //
 // Every request moves the Router's earliest deadline later; the bridge keeps a timer already
 // armed for an earlier moment instead of clearing and setting one per request
 // (src/bridge/server.rs, `rearm`).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { get } from "node:http";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "../test-fixtures/free-port.mjs";
@@ -85,6 +87,68 @@ describe("server mode: the Router's timer under HTTP load", () => {
     assert.ok(counts.set >= 1, `no timer set from the wasm seen: ${JSON.stringify(counts)}`);
     assert.ok(counts.set <= requests / 8, `timer set ${counts.set} times for ${requests} overlapping requests`);
     assert.ok(counts.clear <= requests / 8, `timer cleared ${counts.clear} times for ${requests} overlapping requests`);
+  });
+});
+
+/** GET `url` with node:http: `{status, headers, body}` as they came over the wire. */
+function rawGet(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
+}
+
+describe("server mode in Node: how answers are framed", () => {
+  let hyphaCore;
+  let base;
+  before(async () => {
+    const port = await freePort();
+    hyphaCore = new HyphaCore({
+      url: `http://127.0.0.1:${port}`,
+      ServerClass: DenoWebSocketServer,
+      WebSocketClass: DenoWebSocketClient,
+      jwtSecret: "server-framing-test-secret-0123456789",
+    });
+    const api = await hyphaCore.start();
+    async function* countTo(n) {
+      for (let i = 0; i < n; i++) yield { i };
+    }
+    await api.registerService({
+      id: "framing",
+      config: { visibility: "public" },
+      text: (n) => "x".repeat(Number(n)),
+      count: (n) => countTo(Number(n)),
+    });
+    base = `${hyphaCore.url}/default/services/framing`;
+  });
+  after(async () => {
+    if (hyphaCore) await hyphaCore.close();
+  });
+
+  it("sends a complete answer as one body with its content-length, not chunked", T, async () => {
+    for (const n of [0, 10, 70000]) {
+      const res = await rawGet(`${base}/text?n=${n}`);
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body), "x".repeat(n));
+      assert.equal(res.headers["content-length"], String(Buffer.byteLength(res.body)), JSON.stringify(res.headers));
+      assert.equal(res.headers["transfer-encoding"], undefined, JSON.stringify(res.headers));
+    }
+    const refused = await rawGet(`${hyphaCore.url}/default/services/nothing-here/f`);
+    assert.equal(refused.status, 404, refused.body);
+    assert.equal(refused.headers["content-length"], String(Buffer.byteLength(refused.body)));
+  });
+
+  it("still streams a generator's items, chunked, and ends the stream", T, async () => {
+    const res = await rawGet(`${base}/count?n=5`, { accept: "application/x-ndjson" });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(res.headers["transfer-encoding"], "chunked", JSON.stringify(res.headers));
+    assert.equal(res.headers["content-length"], undefined);
+    const items = res.body.trim().split("\n").map((line) => JSON.parse(line));
+    assert.deepEqual(items, [0, 1, 2, 3, 4].map((i) => ({ i })));
   });
 });
 

@@ -73,6 +73,23 @@ function serveHttp(req, res, exchanges) {
   const headers = [];
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
   let finished = false;
+  // As in the Deno driver: an answer whose end comes in the same delivery from the Router as its
+  // head (every answer but a stream) goes out as one buffer with its content-length, in one
+  // write, where streaming it costs chunked encoding and a write per part. An answer still open
+  // once that delivery is over (a microtask later) streams.
+  let status = 0;
+  let pairs = null;
+  let held = null; // [chunk, drained] received before the answer is committed
+  const write = (chunk, drained) => {
+    if (res.write(chunk)) drained();
+    else res.once("drain", drained);
+  };
+  const stream = () => {
+    const early = held;
+    held = null;
+    res.writeHead(status, pairs.flat());
+    for (const [chunk, drained] of early) write(chunk, drained);
+  };
   const id = exchanges.start(
     {
       method: req.method || "GET",
@@ -82,17 +99,30 @@ function serveHttp(req, res, exchanges) {
       remote: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : undefined,
     },
     {
-      head(status, pairs) {
-        res.writeHead(status, pairs.flat());
-        if (NULL_BODY_STATUSES.has(status)) res.end();
+      head(s, h) {
+        if (NULL_BODY_STATUSES.has(s)) {
+          res.writeHead(s, h.flat());
+          res.end();
+          return;
+        }
+        status = s;
+        pairs = h;
+        held = [];
+        queueMicrotask(() => held && !finished && stream());
       },
       body(chunk, drained) {
-        if (res.write(chunk)) drained();
-        else res.once("drain", drained);
+        if (held) held.push([chunk, drained]);
+        else write(chunk, drained);
       },
       end() {
         finished = true;
-        if (!res.writableEnded) res.end();
+        if (held) {
+          const chunks = held.map(([chunk]) => chunk);
+          held = null;
+          const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+          res.writeHead(status, [...pairs.flat(), "content-length", String(body.length)]);
+          res.end(body);
+        } else if (!res.writableEnded) res.end();
       },
       abort() {
         finished = true;
