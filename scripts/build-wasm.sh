@@ -17,12 +17,12 @@ ensure_wasm_bindgen_cli
 # a recent one from npm when needed.
 ensure_binaryen
 
-profile=release
-[ "${1:-}" = "--dev" ] && profile=dev
-# The size-optimised build rebuilds std with panic=immediate-abort on the pinned nightly (see
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+# The optimised builds rebuild std with panic=immediate-abort on the pinned nightly (see
 # ensure_wasm_toolchain); without it, or with --dev, the default toolchain builds as before.
 cargo_build=(cargo build)
-if [ "$profile" != dev ]; then
+if [ "$dev" = 0 ]; then
   ensure_wasm_toolchain
   if [ -n "$WASM_TOOLCHAIN" ]; then
     cargo_build=(cargo "+$WASM_TOOLCHAIN" build -Z build-std=std,panic_abort)
@@ -40,12 +40,12 @@ fi
 build_module() { # build_module OUT_NAME CARGO_PROFILE WASM_OPT_LEVEL CARGO_FEATURE_ARGS...
   local name="$1" module_profile="$2" opt_level="$3"
   shift 3
-  [ "$profile" = dev ] && module_profile=dev
+  [ "$dev" = 1 ] && module_profile=dev
   local target_dir
   target_dir="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/wasm32-unknown-unknown/$([ "$module_profile" = dev ] && echo debug || echo "$module_profile")"
   "${cargo_build[@]}" --lib --target wasm32-unknown-unknown --profile "$module_profile" "$@"
   wasm-bindgen --target web --out-dir pkg --out-name "$name" "$target_dir/hypha_core.wasm"
-  if [ "$profile" != dev ]; then
+  if [ "$dev" = 0 ]; then
     # The producers and target_features sections are build metadata wasm-bindgen has already
     # read; no browser needs them.
     wasm-opt "$opt_level" --strip-producers --strip-target-features --enable-bulk-memory \
