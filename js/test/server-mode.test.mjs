@@ -42,18 +42,25 @@ async function countWasmTimerCalls(fn) {
   return counts;
 }
 
+/** A started HyphaCore in server mode on a free loopback port (`.api` is its root API). */
+async function serverOnFreePort(jwtSecret) {
+  const port = await freePort();
+  const hyphaCore = new HyphaCore({
+    url: `http://127.0.0.1:${port}`,
+    ServerClass: DenoWebSocketServer,
+    WebSocketClass: DenoWebSocketClient,
+    jwtSecret,
+  });
+  await hyphaCore.start();
+  return hyphaCore;
+}
+
 describe("server mode: the Router's timer under HTTP load", () => {
   let hyphaCore;
   let base;
   before(async () => {
-    const port = await freePort();
-    hyphaCore = new HyphaCore({
-      url: `http://127.0.0.1:${port}`,
-      ServerClass: DenoWebSocketServer,
-      WebSocketClass: DenoWebSocketClient,
-      jwtSecret: "server-timer-test-secret-0123456789",
-    });
-    const api = await hyphaCore.start();
+    hyphaCore = await serverOnFreePort("server-timer-test-secret-0123456789");
+    const api = hyphaCore.api;
     await api.registerService({
       id: "slow",
       config: { visibility: "public" },
@@ -106,14 +113,8 @@ describe("server mode in Node: how answers are framed", () => {
   let hyphaCore;
   let base;
   before(async () => {
-    const port = await freePort();
-    hyphaCore = new HyphaCore({
-      url: `http://127.0.0.1:${port}`,
-      ServerClass: DenoWebSocketServer,
-      WebSocketClass: DenoWebSocketClient,
-      jwtSecret: "server-framing-test-secret-0123456789",
-    });
-    const api = await hyphaCore.start();
+    hyphaCore = await serverOnFreePort("server-framing-test-secret-0123456789");
+    const api = hyphaCore.api;
     async function* countTo(n) {
       for (let i = 0; i < n; i++) yield { i };
     }
