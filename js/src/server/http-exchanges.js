@@ -3,7 +3,69 @@
 // only adapt their request and response objects to `start()` and a sink.
 
 /** Statuses whose responses carry no body. */
-export const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+/**
+ * The sink `start()` takes, deciding how an answer is framed, over a runtime's response
+ * `writer`. An answer whose end comes in the same delivery from the Router as its head (every
+ * answer but a stream) is handed over whole, `writer.complete(status, headers, body)`: one
+ * buffer with its length, where streaming costs chunked encoding and a write per part (Deno:
+ * stream machinery too). One still open a microtask later streams: `writer.open(status,
+ * headers)`, `writer.write(chunk, drained)`, `writer.end()`. A null-body status is complete at
+ * once (`body` null); `writer.abort()` ends either kind, a held answer being opened first.
+ */
+export function framedSink(writer) {
+  let status = 0;
+  let headers = null;
+  let held = null; // [chunk, drained] received before the answer is committed
+  const open = () => {
+    const early = held;
+    held = null;
+    writer.open(status, headers);
+    for (const [chunk, drained] of early) writer.write(chunk, drained);
+  };
+  return {
+    head(s, h) {
+      if (NULL_BODY_STATUSES.has(s)) {
+        writer.complete(s, h, null);
+        return;
+      }
+      status = s;
+      headers = h;
+      held = [];
+      queueMicrotask(() => held && open());
+    },
+    body(chunk, drained) {
+      if (held) held.push([chunk, drained]);
+      else writer.write(chunk, drained);
+    },
+    end() {
+      if (!held) {
+        writer.end();
+        return;
+      }
+      const chunks = held.map(([chunk]) => chunk);
+      held = null;
+      writer.complete(status, headers, chunks.length === 1 ? chunks[0] : concat(chunks));
+    },
+    abort() {
+      if (held) open();
+      writer.abort();
+    },
+  };
+}
+
+function concat(chunks) {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
 
 export class HttpExchanges {
   /** @param server the wasm HyphaServer (server-mode build) */

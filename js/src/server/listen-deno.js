@@ -1,6 +1,6 @@
 // Server mode in Deno: `Deno.serve` for HTTP, `Deno.upgradeWebSocket` for /ws.
 
-import { NULL_BODY_STATUSES } from "./http-exchanges.js";
+import { framedSink } from "./http-exchanges.js";
 import { SocketTransport, closeAll } from "./transport.js";
 
 /**
@@ -64,13 +64,8 @@ function serveHttp(request, url, info, exchanges) {
   const response = new Promise((resolve) => {
     respond = resolve;
   });
-  // An answer whose end comes in the same delivery from the Router as its head (every answer but
-  // a stream) goes out as one buffer: Deno sends a fixed-length body at once, where a
-  // ReadableStream body costs stream machinery and chunked encoding per request. An answer still
-  // open once that delivery is over (a microtask later) streams.
-  let status = 0;
-  let headers = null;
-  let held = null; // [chunk, drained] received before the answer is committed
+  // A complete answer is one buffer (Deno sends a fixed-length body at once); a stream is a
+  // ReadableStream body, read no faster than the client takes it.
   let controller = null; // once streaming
   let owed = [];
   const payOwed = () => {
@@ -78,26 +73,7 @@ function serveHttp(request, url, info, exchanges) {
     owed = [];
     for (const drained of due) drained();
   };
-  const write = (chunk, drained) => {
-    controller.enqueue(chunk);
-    if (controller.desiredSize > 0) drained();
-    else owed.push(drained);
-  };
   let id = 0;
-  const stream = () => {
-    if (controller) return;
-    const body = new ReadableStream({
-      start(c) {
-        controller = c;
-      },
-      pull: payOwed,
-      cancel: () => exchanges.cancel(id),
-    });
-    respond(new Response(body, { status, headers }));
-    const early = held || [];
-    held = null;
-    for (const [chunk, drained] of early) write(chunk, drained);
-  };
   const remote = info && info.remoteAddr ? `${info.remoteAddr.hostname}:${info.remoteAddr.port}` : undefined;
   id = exchanges.start(
     {
@@ -107,33 +83,33 @@ function serveHttp(request, url, info, exchanges) {
       headers: [...request.headers],
       remote,
     },
-    {
-      head(s, h) {
-        status = s;
-        headers = h;
-        if (NULL_BODY_STATUSES.has(status)) {
-          respond(new Response(null, { status, headers }));
-          return;
-        }
-        held = [];
-        queueMicrotask(() => held && stream());
+    framedSink({
+      complete(status, headers, body) {
+        respond(new Response(body, { status, headers }));
       },
-      body(chunk, drained) {
-        if (held) held.push([chunk, drained]);
-        else if (controller) write(chunk, drained);
+      open(status, headers) {
+        const body = new ReadableStream({
+          start(c) {
+            controller = c;
+          },
+          pull: payOwed,
+          cancel: () => exchanges.cancel(id),
+        });
+        respond(new Response(body, { status, headers }));
+      },
+      write(chunk, drained) {
+        if (!controller) return;
+        controller.enqueue(chunk);
+        if (controller.desiredSize > 0) drained();
+        else owed.push(drained);
       },
       end() {
-        if (held) {
-          const chunks = held.map(([chunk]) => chunk);
-          held = null;
-          respond(new Response(chunks.length === 1 ? chunks[0] : concat(chunks), { status, headers }));
-        } else if (controller) controller.close();
+        if (controller) controller.close();
       },
       abort() {
-        if (held) stream();
         if (controller) controller.error(new Error("response aborted"));
       },
-    },
+    }),
   );
   // The client leaving before the end cancels the request (`completed` rejects then; older Deno
   // only has the signal, which also fires after a complete response: cancel is a no-op then).
@@ -141,18 +117,6 @@ function serveHttp(request, url, info, exchanges) {
   else request.signal.addEventListener("abort", () => exchanges.cancel(id));
   feedBody(request, id, exchanges);
   return response;
-}
-
-function concat(chunks) {
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 async function feedBody(request, id, exchanges) {

@@ -1,6 +1,6 @@
 // Server mode in Node: `node:http` for HTTP, the `ws` package for /ws.
 
-import { NULL_BODY_STATUSES } from "./http-exchanges.js";
+import { framedSink } from "./http-exchanges.js";
 import { SocketTransport, closeAll } from "./transport.js";
 
 /** Largest WebSocket message accepted (hypha-rpc chunks anything bigger through message_cache). */
@@ -73,23 +73,6 @@ function serveHttp(req, res, exchanges) {
   const headers = [];
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
   let finished = false;
-  // As in the Deno driver: an answer whose end comes in the same delivery from the Router as its
-  // head (every answer but a stream) goes out as one buffer with its content-length, in one
-  // write, where streaming it costs chunked encoding and a write per part. An answer still open
-  // once that delivery is over (a microtask later) streams.
-  let status = 0;
-  let pairs = null;
-  let held = null; // [chunk, drained] received before the answer is committed
-  const write = (chunk, drained) => {
-    if (res.write(chunk)) drained();
-    else res.once("drain", drained);
-  };
-  const stream = () => {
-    const early = held;
-    held = null;
-    res.writeHead(status, pairs.flat());
-    for (const [chunk, drained] of early) write(chunk, drained);
-  };
   const id = exchanges.start(
     {
       method: req.method || "GET",
@@ -98,37 +81,34 @@ function serveHttp(req, res, exchanges) {
       headers,
       remote: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : undefined,
     },
-    {
-      head(s, h) {
-        if (NULL_BODY_STATUSES.has(s)) {
-          res.writeHead(s, h.flat());
+    // A complete answer is one body with its content-length, in one write; a stream is chunked.
+    framedSink({
+      complete(status, pairs, body) {
+        finished = true;
+        if (body === null) {
+          res.writeHead(status, pairs.flat());
           res.end();
           return;
         }
-        status = s;
-        pairs = h;
-        held = [];
-        queueMicrotask(() => held && !finished && stream());
+        res.writeHead(status, [...pairs.flat(), "content-length", String(body.length)]);
+        res.end(body);
       },
-      body(chunk, drained) {
-        if (held) held.push([chunk, drained]);
-        else write(chunk, drained);
+      open(status, pairs) {
+        res.writeHead(status, pairs.flat());
+      },
+      write(chunk, drained) {
+        if (res.write(chunk)) drained();
+        else res.once("drain", drained);
       },
       end() {
         finished = true;
-        if (held) {
-          const chunks = held.map(([chunk]) => chunk);
-          held = null;
-          const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-          res.writeHead(status, [...pairs.flat(), "content-length", String(body.length)]);
-          res.end(body);
-        } else if (!res.writableEnded) res.end();
+        if (!res.writableEnded) res.end();
       },
       abort() {
         finished = true;
         res.destroy();
       },
-    },
+    }),
   );
   res.on("close", () => {
     if (!finished) exchanges.cancel(id);
