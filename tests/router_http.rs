@@ -321,6 +321,84 @@ fn a_finished_request_leaves_no_cross_workspace_link_behind() {
     }
 }
 
+/// The `client_disconnected` notices `client` received (their `data`), taken.
+fn departures(x: &mut Http, client: &Client) -> Vec<Json> {
+    x.drive();
+    x.h.take_where(client.conn, |m| {
+        m.rpc().and_then(|r| r.str("type")) == Some("client_disconnected")
+    })
+    .iter()
+    .filter_map(|m| m.rpc().map(|r| r.main["data"].clone()))
+    .collect()
+}
+
+#[test]
+fn the_providers_a_request_called_hear_that_its_peer_left() {
+    // hypha-rpc keeps a session for every call it answers (the one its `resolve` goes out in)
+    // until the caller leaves, which it learns from `client_disconnected`, or for 10 minutes.
+    // A request's peer leaves with the request, and no workspace hears of it: the providers
+    // it called must, or every request costs them ~1 KB for 10 minutes.
+    let mut x = Http::new();
+    let root = x.root("root", "default");
+    x.register(&root, service(&root, "calc", "public")).unwrap();
+    let p = with_calc(&mut x);
+    x.subscribe(&root, &["client_disconnected"]);
+    let bob = bearer(&bob_lab());
+    let cases = [
+        // An anonymous caller, from ws-anonymous into default.
+        ("/default/services/calc/add?a=2&b=3", None, &root, true),
+        // bob, from lab into lab: a client of lab would have been heard of by lab's
+        // subscribers; p did not subscribe.
+        (
+            "/lab/services/calc/add?a=2&b=3",
+            Some(bob.as_str()),
+            &p,
+            false,
+        ),
+    ];
+    for (path, authorization, provider, subscribed) in cases {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        let id = x.get_as(path, &headers);
+        x.describe();
+        let call = x.one_call(provider);
+        let (workspace, peer) = call.str("from").unwrap().split_once('/').unwrap();
+        let expected = json!({"id": peer, "workspace": workspace});
+        assert_eq!(departures(&mut x, provider), Vec::<Json>::new(), "{path}");
+        x.resolve(provider, &call, 5.into());
+        assert_eq!(x.resp(id).status, Some(200), "{path}");
+        let heard = departures(&mut x, provider);
+        if subscribed {
+            assert_eq!(heard, vec![expected], "{path}");
+        } else {
+            assert_eq!(heard, Vec::<Json>::new(), "{path}: not subscribed");
+        }
+    }
+    // Subscribed, p hears of bob's next request too, in its own workspace.
+    x.subscribe(&p, &["client_disconnected"]);
+    let id = x.get_as("/lab/services/calc/add?a=2&b=3", &[("authorization", &bob)]);
+    let call = x.one_call(&p);
+    let peer = call
+        .str("from")
+        .unwrap()
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_owned();
+    x.resolve(&p, &call, 5.into());
+    assert_eq!(x.resp(id).status, Some(200));
+    assert_eq!(
+        departures(&mut x, &p),
+        vec![json!({"id": peer, "workspace": "lab"})]
+    );
+    assert_eq!(
+        departures(&mut x, &root),
+        Vec::<Json>::new(),
+        "root was not called"
+    );
+}
+
 #[test]
 fn descriptors_are_cached_until_the_service_changes_or_its_client_reconnects() {
     let mut x = Http::new();

@@ -1,6 +1,6 @@
 // Server mode in Node, in-process (dist/hypha-core.mjs + dist/deno-websocket-server.mjs): the
-// Router's single timer under HTTP load, how the Node driver frames answers, and close() letting
-// the process exit at once.
+// Router's single timer under HTTP load, root's client forgetting the HTTP callers it answered,
+// how the Node driver frames answers, and close() letting the process exit at once.
 //
 // Every request moves the Router's earliest deadline later; the bridge keeps a timer already
 // armed for an earlier moment instead of clearing and setting one per request
@@ -94,6 +94,45 @@ describe("server mode: the Router's timer under HTTP load", () => {
     assert.ok(counts.set >= 1, `no timer set from the wasm seen: ${JSON.stringify(counts)}`);
     assert.ok(counts.set <= requests / 8, `timer set ${counts.set} times for ${requests} overlapping requests`);
     assert.ok(counts.clear <= requests / 8, `timer cleared ${counts.clear} times for ${requests} overlapping requests`);
+  });
+});
+
+describe("server mode: root's client forgets the HTTP callers it answered", () => {
+  let hyphaCore;
+  let base;
+  before(async () => {
+    hyphaCore = await serverOnFreePort("server-sessions-test-secret-0123456789");
+    await hyphaCore.api.registerService({
+      id: "math",
+      config: { visibility: "public" },
+      multiply: (a, b) => Number(a) * Number(b),
+    });
+    base = `${hyphaCore.url}/default/services/math/multiply`;
+  });
+  after(async () => {
+    if (hyphaCore) await hyphaCore.close();
+  });
+
+  // hypha-rpc keeps a session for each call it answers (its `resolve` goes out in one) until the
+  // caller leaves (`client_disconnected`) or for 10 minutes. Each request is a caller of its own
+  // that leaves with it; unless the Router says so, root's session store (hypha-rpc has no public
+  // view of it) grows by one entry, ~1 KB, per request: gigabytes in 10 minutes of load.
+  it("holds no session per request once each is answered", T, async () => {
+    const rpc = hyphaCore.api.rpc;
+    const sessions = () => Object.keys(rpc._object_store).length;
+    const callers = () => Object.keys(rpc._targetIdIndex).length;
+    // One request first: hypha-rpc subscribes to departures after it connects.
+    assert.equal(await (await fetch(`${base}?a=2&b=3`)).json(), 6);
+    await sleep(50);
+    const [before, beforeCallers] = [sessions(), callers()];
+    const requests = 200;
+    for (let i = 0; i < requests; i++) {
+      const response = await fetch(`${base}?a=${i}&b=2`);
+      assert.equal(await response.json(), i * 2, `request ${i}`);
+    }
+    await sleep(50);
+    assert.ok(sessions() - before <= 2, `${sessions() - before} sessions left by ${requests} requests`);
+    assert.ok(callers() - beforeCallers <= 2, `${callers() - beforeCallers} callers remembered`);
   });
 });
 

@@ -364,16 +364,7 @@ impl Router {
     /// [`Event`]s for the host.
     fn flush_notices(&mut self) {
         for notice in std::mem::take(&mut self.notices) {
-            let frame = crate::wire::Envelope::new(
-                vec![
-                    ("type".to_owned(), notice.event.into()),
-                    ("to".to_owned(), "*".into()),
-                    ("data".to_owned(), notice.data.clone()),
-                ],
-                None,
-            )
-            .encode();
-            let frame = bytes::Bytes::from(frame);
+            let frame = notice_frame(notice.event, notice.data.clone());
             let recipients: Vec<ConnId> = self
                 .registry
                 .clients_in(&notice.workspace)
@@ -399,4 +390,14 @@ impl Router {
             }
         }
     }
+}
+
+/// The frame of server event `event` with `data`, as its subscribers get it.
+fn notice_frame(event: &str, data: Value) -> bytes::Bytes {
+    let main = vec![
+        ("type".to_owned(), event.into()),
+        ("to".to_owned(), "*".into()),
+        ("data".to_owned(), data),
+    ];
+    bytes::Bytes::from(crate::wire::Envelope::new(main, None).encode())
 }

@@ -304,6 +304,10 @@ impl Router {
             if let Some(session) = &session {
                 self.calls.track(now, sender, session, callee, &target);
             }
+            #[cfg(feature = "http")]
+            if super::http::is_peer_conn(sender) {
+                self.http.called(sender, callee);
+            }
             // A callee answering: `<caller session>.resolve|reject|heartbeat` sent to the caller.
             if let Some((caller_session, kind)) = method.rsplit_once('.') {
                 match kind {
@@ -456,10 +460,7 @@ impl Router {
         self.notices.push(crate::manager::Notice {
             workspace: addr.workspace.clone(),
             event: "client_disconnected",
-            data: Value::Map(vec![
-                ("id".into(), addr.client_id.as_str().into()),
-                ("workspace".into(), addr.workspace.as_str().into()),
-            ]),
+            data: departure(&addr),
         });
         self.caches.forget(&addr);
         self.forget_conn(now, conn, &addr);
@@ -498,6 +499,14 @@ impl Router {
             self.deliver(now, &requester, outcome);
         }
     }
+}
+
+/// What `client_disconnected` says of `addr`.
+pub(super) fn departure(addr: &ClientAddr) -> Value {
+    Value::Map(vec![
+        ("id".into(), addr.client_id.as_str().into()),
+        ("workspace".into(), addr.workspace.as_str().into()),
+    ])
 }
 
 /// The call that hands a message assembled in a client's message cache over to it.

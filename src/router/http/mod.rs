@@ -45,6 +45,10 @@ pub(crate) const ANONYMOUS_HTTP_USER: &str = "anonymouz-http";
 /// The workspace anonymous HTTP callers act from.
 pub(crate) const ANONYMOUS_HTTP_WORKSPACE: &str = "ws-anonymous";
 
+/// Connections one exchange remembers having called: a call, its descriptor and an app's
+/// callbacks reach one or two; past this, the rest are not told the peer left.
+const MAX_CALLED: usize = 16;
+
 /// True if `conn` is one of the Router's HTTP peers.
 pub(super) fn is_peer_conn(conn: ConnId) -> bool {
     conn.0 >= FIRST_ROUTER_CONN
@@ -130,6 +134,8 @@ struct Exchange {
     stage: Stage,
     /// A provider's answer arriving through this peer's `message_cache` (over 256 KiB).
     upload: Option<cache::Upload>,
+    /// The connections the peer sent calls to, told when it is gone (at most [`MAX_CALLED`]).
+    called: Vec<ConnId>,
 }
 
 impl Exchange {
@@ -184,6 +190,20 @@ impl HttpState {
         let id = self.peers.get(&conn)?;
         let exchange = self.exchanges.get(id)?;
         (exchange.addr.as_ref() == Some(addr)).then_some(conn)
+    }
+
+    /// HTTP peer `peer` sent a call to `callee`.
+    pub(super) fn called(&mut self, peer: ConnId, callee: ConnId) {
+        let Some(exchange) = self
+            .peers
+            .get(&peer)
+            .and_then(|id| self.exchanges.get_mut(id))
+        else {
+            return;
+        };
+        if exchange.called.len() < MAX_CALLED && !exchange.called.contains(&callee) {
+            exchange.called.push(callee);
+        }
     }
 
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
@@ -267,6 +287,7 @@ impl Router {
             next_session: 0,
             stage: Stage::Body,
             upload: None,
+            called: Vec::new(),
         };
         self.http.exchanges.insert(id, exchange);
         if let Err(failure) = self.start_exchange(now, id) {
@@ -746,6 +767,11 @@ impl Router {
         }
         self.http.peers.remove(&exchange.conn);
         if let Some(session) = self.sessions.remove(&exchange.conn) {
+            // Whoever it called hears that it left. A WebSocket client's departure is broadcast
+            // to its workspace; a peer's never was, and hypha-rpc keeps what it made for each
+            // call it answered (a session for its `resolve`, ~1 KB) until the caller leaves or
+            // for 10 minutes: under load, gigabytes.
+            self.tell_left(&session.addr, &exchange.called);
             if self.remotes.calling_out.remove(&exchange.conn) {
                 self.cluster_push(super::ClusterOut::ClientLeft {
                     client: session.addr,
@@ -772,6 +798,28 @@ impl Router {
             exchange.status.unwrap_or(status),
             seconds,
         );
+    }
+
+    /// Tell each of `conns` whose client subscribed to `client_disconnected` that HTTP peer
+    /// `addr` left, as a workspace's subscribers hear of its clients leaving (no workspace
+    /// hears of a peer's).
+    fn tell_left(&mut self, addr: &ClientAddr, conns: &[ConnId]) {
+        let mut frame = None;
+        for &conn in conns {
+            let subscribed = self
+                .sessions
+                .get(&conn)
+                .and_then(|s| self.registry.client(&s.addr))
+                .is_some_and(|c| c.conn == conn && c.subscriptions.contains("client_disconnected"));
+            if subscribed {
+                let frame = frame
+                    .get_or_insert_with(|| {
+                        super::notice_frame("client_disconnected", super::route::departure(addr))
+                    })
+                    .clone();
+                self.send(conn, super::Frame::Binary(frame));
+            }
+        }
     }
 
     /// Give the exchange `window` more time without progress.
