@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use hypha_core::Frame;
 use rmpv::Value;
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
 #[test]
 fn a_direct_call_is_stamped_and_delivered() {
@@ -281,6 +281,77 @@ fn session_method(h: &mut Harness, from: &Client, to: &str, method: &str, sessio
         main.push(("session", session.into()));
     }
     h.send_raw(from, main, Some(mp(json!({"args": [1]}))));
+}
+
+/// The `client_disconnected` notices `client` received (their `data`), taken.
+fn departures(h: &mut Harness, client: &Client) -> Vec<Json> {
+    h.take_where(client.conn, |m| {
+        m.rpc().and_then(|r| r.str("type")) == Some("client_disconnected")
+    })
+    .iter()
+    .filter_map(|m| m.rpc().map(|r| r.main["data"].clone()))
+    .collect()
+}
+
+#[test]
+fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
+    // hypha-rpc keeps a session for each call it answers until the caller leaves, which it
+    // learns from `client_disconnected`, or for 10 minutes. A client's departure is broadcast to
+    // its own workspace: a provider of another workspace it called must hear of it too, or each
+    // short-lived caller (an anonymous visitor, in a workspace of its own) costs it every session
+    // for 10 minutes.
+    let mut h = Harness::new();
+    let provider = h.user("alice", "p", "lab");
+    h.register(&provider, service(&provider, "svc", "public"))
+        .unwrap();
+    let colleague = h.user("alice", "q", "lab");
+    h.subscribe(&provider, &["client_disconnected"]);
+    h.subscribe(&colleague, &["client_disconnected"]);
+    let caller = h.anonymous("c", None);
+    let bystander = h.anonymous("b", None);
+    h.take_frames(provider.conn);
+    h.take_frames(colleague.conn);
+
+    let session = h.send_call(
+        &caller,
+        "lab/p",
+        "services.svc.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    assert_eq!(h.take_rpc(&provider).len(), 1);
+    session_method(
+        &mut h,
+        &provider,
+        &caller.addr(),
+        &format!("{session}.resolve"),
+        None,
+    );
+    h.disconnect(&bystander);
+    h.disconnect(&caller);
+    let (workspace, id) = caller
+        .addr()
+        .split_once('/')
+        .map(|(w, c)| (w.to_owned(), c.to_owned()))
+        .unwrap();
+    assert_eq!(
+        departures(&mut h, &provider),
+        vec![json!({"id": id, "workspace": workspace})],
+        "the provider hears of its caller only, once"
+    );
+    assert_eq!(
+        departures(&mut h, &colleague),
+        Vec::<Json>::new(),
+        "a client the caller never called hears of neither"
+    );
+
+    // In its own workspace a client's departure is heard once, by every subscriber.
+    h.disconnect(&colleague);
+    assert_eq!(
+        departures(&mut h, &provider),
+        vec![json!({"id": "q", "workspace": "lab"})]
+    );
 }
 
 #[test]

@@ -80,6 +80,14 @@ impl CrossLinks {
         self.peers.get(&a).is_some_and(|p| p.contains(&b))
     }
 
+    /// The connections `conn` is linked with.
+    pub(super) fn peers_of(&self, conn: ConnId) -> Vec<ConnId> {
+        self.peers
+            .get(&conn)
+            .map(|p| p.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// `conn` left: drop its links, on both ends.
     pub(super) fn forget(&mut self, conn: ConnId) {
         for peer in self.peers.remove(&conn).unwrap_or_default() {

@@ -480,10 +480,36 @@ impl Router {
             .push_back(Event::ClientDisconnected { client: addr });
     }
 
+    /// Tell each of `conns` whose client subscribed to `client_disconnected` that `addr` left:
+    /// those its workspace's subscribers do not include, clients of other workspaces a client
+    /// was linked to and whoever one of the Router's HTTP peers called (no workspace hears of a
+    /// peer's departure). hypha-rpc keeps a session for each call it answers until the caller
+    /// leaves, or for 10 minutes.
+    pub(super) fn tell_left(&mut self, addr: &ClientAddr, conns: &[ConnId]) {
+        let mut frame = None;
+        for &conn in conns {
+            let subscribed = self
+                .sessions
+                .get(&conn)
+                .and_then(|s| self.registry.client(&s.addr))
+                .is_some_and(|c| c.conn == conn && c.subscriptions.contains("client_disconnected"));
+            if subscribed {
+                let frame = frame
+                    .get_or_insert_with(|| {
+                        super::notice_frame("client_disconnected", departure(addr))
+                    })
+                    .clone();
+                self.send(conn, Frame::Binary(frame));
+            }
+        }
+    }
+
     /// Release whoever waits on the departing `conn` (client `addr`), and forget what it waited
     /// on and was linked to.
     fn forget_conn(&mut self, now: Timestamp, conn: ConnId, addr: &ClientAddr) {
         self.calls.forget_caller(conn);
+        let linked = self.links.peers_of(conn);
+        self.tell_left(addr, &linked);
         self.links.forget(conn);
         self.root_direct.forget(conn);
         for (caller, call_session, callee) in self.calls.take_for_callee(conn) {

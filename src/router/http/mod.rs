@@ -800,28 +800,6 @@ impl Router {
         );
     }
 
-    /// Tell each of `conns` whose client subscribed to `client_disconnected` that HTTP peer
-    /// `addr` left, as a workspace's subscribers hear of its clients leaving (no workspace
-    /// hears of a peer's).
-    fn tell_left(&mut self, addr: &ClientAddr, conns: &[ConnId]) {
-        let mut frame = None;
-        for &conn in conns {
-            let subscribed = self
-                .sessions
-                .get(&conn)
-                .and_then(|s| self.registry.client(&s.addr))
-                .is_some_and(|c| c.conn == conn && c.subscriptions.contains("client_disconnected"));
-            if subscribed {
-                let frame = frame
-                    .get_or_insert_with(|| {
-                        super::notice_frame("client_disconnected", super::route::departure(addr))
-                    })
-                    .clone();
-                self.send(conn, super::Frame::Binary(frame));
-            }
-        }
-    }
-
     /// Give the exchange `window` more time without progress.
     fn arm(&mut self, now: Timestamp, id: HttpId) {
         let deadline = now + self.config.client_call_timeout;
