@@ -330,6 +330,10 @@ fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
     );
     h.disconnect(&bystander);
     h.disconnect(&caller);
+    // A moment later (see src/router/departures.rs): a call of the caller's still being taken
+    // in must not find its session gone.
+    assert_eq!(departures(&mut h, &provider), Vec::<Json>::new());
+    h.advance(1000);
     let (workspace, id) = caller
         .addr()
         .split_once('/')
@@ -346,12 +350,15 @@ fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
         "a client the caller never called hears of neither"
     );
 
-    // In its own workspace a client's departure is heard once, by every subscriber.
+    // In its own workspace a client's departure is heard at once, and once, by every
+    // subscriber.
     h.disconnect(&colleague);
     assert_eq!(
         departures(&mut h, &provider),
         vec![json!({"id": "q", "workspace": "lab"})]
     );
+    h.advance(1000);
+    assert_eq!(departures(&mut h, &provider), Vec::<Json>::new());
 }
 
 #[test]

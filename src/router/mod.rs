@@ -14,6 +14,7 @@
 
 mod calls;
 mod cluster;
+mod departures;
 mod handshake;
 mod host;
 #[cfg(feature = "http")]
@@ -143,6 +144,8 @@ pub struct Router {
     sessions: HashMap<ConnId, Session>,
     calls: CallTable,
     asks: ManagerAsks,
+    /// `client_disconnected` notices for chosen connections, sent a moment late.
+    departures: departures::Departures,
     /// Pairs of connections in different workspaces a service call has linked.
     links: CrossLinks,
     /// Clients of other servers of the cluster, and what the others must hear of.
@@ -176,6 +179,7 @@ impl Router {
             sessions: HashMap::new(),
             calls: CallTable::default(),
             asks: ManagerAsks::default(),
+            departures: Default::default(),
             links: CrossLinks::default(),
             remotes: cluster::Remotes::default(),
             cluster_out: VecDeque::new(),
@@ -254,6 +258,7 @@ impl Router {
             self.calls.next_sweep(),
             self.caches_sweep(),
             self.remotes.next_sweep(),
+            self.departures.next_deadline(),
             #[cfg(feature = "http")]
             self.http.next_deadline(),
         ]
@@ -263,7 +268,7 @@ impl Router {
     }
 
     /// Expire what is due at `now`: manager questions that got no answer, stale call records,
-    /// abandoned uploads, other servers' HTTP peers gone quiet.
+    /// abandoned uploads, other servers' HTTP peers gone quiet; send departure notices due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         for (requester, then) in self.asks.expire(now) {
             let outcome = crate::manager::resume(
@@ -275,6 +280,7 @@ impl Router {
         self.calls.sweep(now);
         self.caches_expire(now);
         self.sweep_adopted(now);
+        self.send_due_departures(now);
         #[cfg(feature = "http")]
         self.http_expire(now);
         #[cfg(feature = "http")]

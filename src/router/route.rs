@@ -480,28 +480,42 @@ impl Router {
             .push_back(Event::ClientDisconnected { client: addr });
     }
 
-    /// Tell each of `conns` whose client subscribed to `client_disconnected` that `addr` left:
-    /// those its workspace's subscribers do not include, clients of other workspaces a client
-    /// was linked to and whoever one of the Router's HTTP peers called (no workspace hears of a
-    /// peer's departure). hypha-rpc keeps a session for each call it answers until the caller
-    /// leaves, or for 10 minutes.
-    pub(super) fn tell_left(&mut self, addr: &ClientAddr, conns: &[ConnId]) {
-        let mut frame = None;
+    /// Tell each of `conns` whose client subscribed to `client_disconnected` that `addr` left,
+    /// a moment from `now` (see [`super::departures`]): those its workspace's subscribers do not
+    /// include, clients of other workspaces a client was linked with and whoever one of the
+    /// Router's HTTP peers called (no workspace hears of a peer's departure).
+    pub(super) fn tell_left(&mut self, now: Timestamp, addr: &ClientAddr, conns: &[ConnId]) {
+        let at = now + super::departures::DEPARTURE_NOTICE_DELAY;
         for &conn in conns {
-            let subscribed = self
-                .sessions
-                .get(&conn)
-                .and_then(|s| self.registry.client(&s.addr))
-                .is_some_and(|c| c.conn == conn && c.subscriptions.contains("client_disconnected"));
-            if subscribed {
-                let frame = frame
-                    .get_or_insert_with(|| {
-                        super::notice_frame("client_disconnected", departure(addr))
-                    })
-                    .clone();
-                self.send(conn, Frame::Binary(frame));
+            if self.hears_departures(conn) {
+                if let Some((conn, addr)) = self.departures.defer(at, conn, addr.clone()) {
+                    self.send_departure(conn, &addr);
+                }
             }
         }
+    }
+
+    /// Send the departure notices that are due at `now`.
+    pub(super) fn send_due_departures(&mut self, now: Timestamp) {
+        while let Some((conn, addr)) = self.departures.pop_due(now) {
+            self.send_departure(conn, &addr);
+        }
+    }
+
+    fn send_departure(&mut self, conn: ConnId, addr: &ClientAddr) {
+        // Still there, and still listening.
+        if self.hears_departures(conn) {
+            let frame = super::notice_frame("client_disconnected", departure(addr));
+            self.send(conn, Frame::Binary(frame));
+        }
+    }
+
+    /// True if the client on `conn` subscribed to `client_disconnected`.
+    fn hears_departures(&self, conn: ConnId) -> bool {
+        self.sessions
+            .get(&conn)
+            .and_then(|s| self.registry.client(&s.addr))
+            .is_some_and(|c| c.conn == conn && c.subscriptions.contains("client_disconnected"))
     }
 
     /// Release whoever waits on the departing `conn` (client `addr`), and forget what it waited
@@ -509,7 +523,7 @@ impl Router {
     fn forget_conn(&mut self, now: Timestamp, conn: ConnId, addr: &ClientAddr) {
         self.calls.forget_caller(conn);
         let linked = self.links.peers_of(conn);
-        self.tell_left(addr, &linked);
+        self.tell_left(now, addr, &linked);
         self.links.forget(conn);
         self.root_direct.forget(conn);
         for (caller, call_session, callee) in self.calls.take_for_callee(conn) {

@@ -771,7 +771,7 @@ impl Router {
             // to its workspace; a peer's never was, and hypha-rpc keeps what it made for each
             // call it answered (a session for its `resolve`, ~1 KB) until the caller leaves or
             // for 10 minutes: under load, gigabytes.
-            self.tell_left(&session.addr, &exchange.called);
+            self.tell_left(now, &session.addr, &exchange.called);
             if self.remotes.calling_out.remove(&exchange.conn) {
                 self.cluster_push(super::ClusterOut::ClientLeft {
                     client: session.addr,
