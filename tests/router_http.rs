@@ -370,7 +370,7 @@ fn the_providers_a_request_called_hear_that_its_peer_left() {
         assert_eq!(x.resp(id).status, Some(200), "{path}");
         // A moment later (see src/router/departures.rs), not with the answer.
         assert_eq!(departures(&mut x, provider), Vec::<Json>::new(), "{path}");
-        x.advance(1000);
+        x.advance(1100);
         let heard = departures(&mut x, provider);
         if subscribed {
             assert_eq!(heard, vec![expected], "{path}");
@@ -391,7 +391,7 @@ fn the_providers_a_request_called_hear_that_its_peer_left() {
         .to_owned();
     x.resolve(&p, &call, 5.into());
     assert_eq!(x.resp(id).status, Some(200));
-    x.advance(1000);
+    x.advance(1100);
     assert_eq!(
         departures(&mut x, &p),
         vec![json!({"id": peer, "workspace": "lab"})]

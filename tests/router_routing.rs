@@ -333,7 +333,7 @@ fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
     // A moment later (see src/router/departures.rs): a call of the caller's still being taken
     // in must not find its session gone.
     assert_eq!(departures(&mut h, &provider), Vec::<Json>::new());
-    h.advance(1000);
+    h.advance(1100);
     let (workspace, id) = caller
         .addr()
         .split_once('/')
@@ -357,7 +357,7 @@ fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
         departures(&mut h, &provider),
         vec![json!({"id": "q", "workspace": "lab"})]
     );
-    h.advance(1000);
+    h.advance(1100);
     assert_eq!(departures(&mut h, &provider), Vec::<Json>::new());
 }
 

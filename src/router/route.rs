@@ -485,10 +485,9 @@ impl Router {
     /// include, clients of other workspaces a client was linked with and whoever one of the
     /// Router's HTTP peers called (no workspace hears of a peer's departure).
     pub(super) fn tell_left(&mut self, now: Timestamp, addr: &ClientAddr, conns: &[ConnId]) {
-        let at = now + super::departures::DEPARTURE_NOTICE_DELAY;
         for &conn in conns {
             if self.hears_departures(conn) {
-                if let Some((conn, addr)) = self.departures.defer(at, conn, addr.clone()) {
+                if let Some((conn, addr)) = self.departures.defer(now, conn, addr.clone()) {
                     self.send_departure(conn, &addr);
                 }
             }
