@@ -321,17 +321,6 @@ fn a_finished_request_leaves_no_cross_workspace_link_behind() {
     }
 }
 
-/// The `client_disconnected` notices `client` received (their `data`), taken.
-fn departures(x: &mut Http, client: &Client) -> Vec<Json> {
-    x.drive();
-    x.h.take_where(client.conn, |m| {
-        m.rpc().and_then(|r| r.str("type")) == Some("client_disconnected")
-    })
-    .iter()
-    .filter_map(|m| m.rpc().map(|r| r.main["data"].clone()))
-    .collect()
-}
-
 #[test]
 fn the_providers_a_request_called_hear_that_its_peer_left() {
     // hypha-rpc keeps a session for every call it answers (the one its `resolve` goes out in)
@@ -365,13 +354,13 @@ fn the_providers_a_request_called_hear_that_its_peer_left() {
         let call = x.one_call(provider);
         let (workspace, peer) = call.str("from").unwrap().split_once('/').unwrap();
         let expected = json!({"id": peer, "workspace": workspace});
-        assert_eq!(departures(&mut x, provider), Vec::<Json>::new(), "{path}");
+        assert_eq!(x.take_departures(provider), Vec::<Json>::new(), "{path}");
         x.resolve(provider, &call, 5.into());
         assert_eq!(x.resp(id).status, Some(200), "{path}");
         // A moment later (see src/router/departures.rs), not with the answer.
-        assert_eq!(departures(&mut x, provider), Vec::<Json>::new(), "{path}");
+        assert_eq!(x.take_departures(provider), Vec::<Json>::new(), "{path}");
         x.advance(1100);
-        let heard = departures(&mut x, provider);
+        let heard = x.take_departures(provider);
         if subscribed {
             assert_eq!(heard, vec![expected], "{path}");
         } else {
@@ -393,11 +382,11 @@ fn the_providers_a_request_called_hear_that_its_peer_left() {
     assert_eq!(x.resp(id).status, Some(200));
     x.advance(1100);
     assert_eq!(
-        departures(&mut x, &p),
+        x.take_departures(&p),
         vec![json!({"id": peer, "workspace": "lab"})]
     );
     assert_eq!(
-        departures(&mut x, &root),
+        x.take_departures(&root),
         Vec::<Json>::new(),
         "root was not called"
     );

@@ -283,16 +283,6 @@ fn session_method(h: &mut Harness, from: &Client, to: &str, method: &str, sessio
     h.send_raw(from, main, Some(mp(json!({"args": [1]}))));
 }
 
-/// The `client_disconnected` notices `client` received (their `data`), taken.
-fn departures(h: &mut Harness, client: &Client) -> Vec<Json> {
-    h.take_where(client.conn, |m| {
-        m.rpc().and_then(|r| r.str("type")) == Some("client_disconnected")
-    })
-    .iter()
-    .filter_map(|m| m.rpc().map(|r| r.main["data"].clone()))
-    .collect()
-}
-
 #[test]
 fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
     // hypha-rpc keeps a session for each call it answers until the caller leaves, which it
@@ -332,7 +322,7 @@ fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
     h.disconnect(&caller);
     // A moment later (see src/router/departures.rs): a call of the caller's still being taken
     // in must not find its session gone.
-    assert_eq!(departures(&mut h, &provider), Vec::<Json>::new());
+    assert_eq!(h.take_departures(&provider), Vec::<Json>::new());
     h.advance(1100);
     let (workspace, id) = caller
         .addr()
@@ -340,12 +330,12 @@ fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
         .map(|(w, c)| (w.to_owned(), c.to_owned()))
         .unwrap();
     assert_eq!(
-        departures(&mut h, &provider),
+        h.take_departures(&provider),
         vec![json!({"id": id, "workspace": workspace})],
         "the provider hears of its caller only, once"
     );
     assert_eq!(
-        departures(&mut h, &colleague),
+        h.take_departures(&colleague),
         Vec::<Json>::new(),
         "a client the caller never called hears of neither"
     );
@@ -354,11 +344,11 @@ fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
     // subscriber.
     h.disconnect(&colleague);
     assert_eq!(
-        departures(&mut h, &provider),
+        h.take_departures(&provider),
         vec![json!({"id": "q", "workspace": "lab"})]
     );
     h.advance(1100);
-    assert_eq!(departures(&mut h, &provider), Vec::<Json>::new());
+    assert_eq!(h.take_departures(&provider), Vec::<Json>::new());
 }
 
 #[test]

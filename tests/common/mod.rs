@@ -713,6 +713,16 @@ impl Harness {
         taken.iter().map(decode).collect()
     }
 
+    /// The `client_disconnected` notices delivered to `client` (their `data`), taken.
+    pub(crate) fn take_departures(&mut self, client: &Client) -> Vec<Json> {
+        self.take_where(client.conn, |m| {
+            m.rpc().and_then(|r| r.str("type")) == Some("client_disconnected")
+        })
+        .iter()
+        .filter_map(|m| m.rpc().map(|r| r.main["data"].clone()))
+        .collect()
+    }
+
     /// The manager's answer to `session` of `client`, if it arrived (taken from the inbox).
     pub(crate) fn reply(&mut self, client: &Client, session: &str) -> Option<Result<Json, String>> {
         let resolve = format!("{session}.resolve");
