@@ -283,6 +283,28 @@ fn session_method(h: &mut Harness, from: &Client, to: &str, method: &str, sessio
     h.send_raw(from, main, Some(mp(json!({"args": [1]}))));
 }
 
+/// `caller` calls `svc.add` of `provider` (`lab/p`), which answers: a service call that links
+/// the two when they are in different workspaces. Returns the call's session.
+fn answered_call(h: &mut Harness, caller: &Client, provider: &Client) -> String {
+    let session = h.send_call(
+        caller,
+        "lab/p",
+        "services.svc.add",
+        vec![],
+        None,
+        Promise::Star,
+    );
+    assert_eq!(h.take_rpc(provider).len(), 1);
+    session_method(
+        h,
+        provider,
+        &caller.addr(),
+        &format!("{session}.resolve"),
+        None,
+    );
+    session
+}
+
 #[test]
 fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
     // hypha-rpc keeps a session for each call it answers until the caller leaves, which it
@@ -302,22 +324,7 @@ fn clients_of_other_workspaces_a_client_called_hear_that_it_left() {
     h.take_frames(provider.conn);
     h.take_frames(colleague.conn);
 
-    let session = h.send_call(
-        &caller,
-        "lab/p",
-        "services.svc.add",
-        vec![],
-        None,
-        Promise::Star,
-    );
-    assert_eq!(h.take_rpc(&provider).len(), 1);
-    session_method(
-        &mut h,
-        &provider,
-        &caller.addr(),
-        &format!("{session}.resolve"),
-        None,
-    );
+    answered_call(&mut h, &caller, &provider);
     h.disconnect(&bystander);
     h.disconnect(&caller);
     // A moment later (see src/router/departures.rs): a call of the caller's still being taken
@@ -385,22 +392,7 @@ fn session_methods_cross_workspaces_only_between_clients_a_service_call_linked()
 
     // A public service call links caller and provider: the answer, later callbacks and
     // the caller's calls into what the provider returned all flow, both ways.
-    let session = h.send_call(
-        &caller,
-        "lab/p",
-        "services.svc.add",
-        vec![],
-        None,
-        Promise::Star,
-    );
-    assert_eq!(h.take_rpc(&provider).len(), 1);
-    session_method(
-        &mut h,
-        &provider,
-        &caller.addr(),
-        &format!("{session}.resolve"),
-        None,
-    );
+    let session = answered_call(&mut h, &caller, &provider);
     session_method(
         &mut h,
         &provider,
