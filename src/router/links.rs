@@ -80,17 +80,15 @@ impl CrossLinks {
         self.peers.get(&a).is_some_and(|p| p.contains(&b))
     }
 
-    /// The connections `conn` is linked with.
-    pub(super) fn peers_of(&self, conn: ConnId) -> Vec<ConnId> {
-        self.peers
-            .get(&conn)
-            .map(|p| p.iter().copied().collect())
+    /// `conn` left: drop its links, on both ends. Returns the connections it was linked with.
+    pub(super) fn forget(&mut self, conn: ConnId) -> Vec<ConnId> {
+        let peers: Vec<ConnId> = self
+            .peers
+            .remove(&conn)
             .unwrap_or_default()
-    }
-
-    /// `conn` left: drop its links, on both ends.
-    pub(super) fn forget(&mut self, conn: ConnId) {
-        for peer in self.peers.remove(&conn).unwrap_or_default() {
+            .into_iter()
+            .collect();
+        for &peer in &peers {
             self.links -= 1;
             if let Some(back) = self.peers.get_mut(&peer) {
                 back.remove(&conn);
@@ -99,6 +97,7 @@ impl CrossLinks {
                 }
             }
         }
+        peers
     }
 
     /// Connections holding at least one link (for tests and metrics).
@@ -119,7 +118,9 @@ mod tests {
         assert!(links.linked(a, b) && links.linked(b, a));
         assert!(!links.linked(a, c));
         assert_eq!(links.link(c, b), Ok(()));
-        links.forget(b);
+        let mut gone = links.forget(b);
+        gone.sort();
+        assert_eq!(gone, vec![a, c], "forget names whom b was linked with");
         assert!(!links.linked(a, b) && !links.linked(c, b));
         assert_eq!(links.len(), 0, "nothing kept for a or c");
     }

@@ -521,9 +521,8 @@ impl Router {
     /// on and was linked to.
     fn forget_conn(&mut self, now: Timestamp, conn: ConnId, addr: &ClientAddr) {
         self.calls.forget_caller(conn);
-        let linked = self.links.peers_of(conn);
+        let linked = self.links.forget(conn);
         self.tell_left(now, addr, &linked);
-        self.links.forget(conn);
         self.root_direct.forget(conn);
         for (caller, call_session, callee) in self.calls.take_for_callee(conn) {
             let error = format!("Peer {callee} disconnected before answering");
@@ -541,7 +540,7 @@ impl Router {
 }
 
 /// What `client_disconnected` says of `addr`.
-pub(super) fn departure(addr: &ClientAddr) -> Value {
+fn departure(addr: &ClientAddr) -> Value {
     Value::Map(vec![
         ("id".into(), addr.client_id.as_str().into()),
         ("workspace".into(), addr.workspace.as_str().into()),
