@@ -181,14 +181,16 @@ fn remote_asks(h: &mut Harness, client: &Client) -> Vec<(String, String, String)
 }
 
 /// `client` resolves `session` of `to` (a caller, or a manager at `*/<id>`) with `value`.
-/// A `built-in.ping` call from `from` to `to` in `lab`, as another server carries it.
+/// A `built-in.ping` call from `from` to `to`, as another server carries it (stamped with the
+/// workspace of `from`).
 fn ping_call(from: &str, to: &str) -> Vec<u8> {
+    let (workspace, _) = from.split_once('/').expect("a client address");
     frame(
         vec![
             ("type", "method".into()),
             ("from", from.into()),
             ("to", to.into()),
-            ("ws", "lab".into()),
+            ("ws", workspace.into()),
             ("method", "services.built-in.ping".into()),
             ("session", "s1".into()),
         ],
@@ -785,4 +787,49 @@ fn an_adopted_http_peer_whose_left_news_was_lost_is_dropped_once_idle() {
         None,
         "no sweep without adopted peers"
     );
+}
+
+#[test]
+fn the_clients_another_servers_http_peer_called_hear_that_it_left() {
+    // hypha-rpc keeps a session for each call it answers until it hears the caller left. An
+    // HTTP request's peer joins no workspace: its own server tells whom it called there when the
+    // request ends (router_http.rs); a server that adopted it tells whom it called here when
+    // that server says it left.
+    let mut cluster = Cluster::new(&["a", "b"]);
+    let p = cluster.user("a", "alice", "p", "lab");
+    let quiet = cluster.user("a", "alice", "q", "lab");
+    let h = cluster.node("a");
+    h.subscribe(&p, &["client_disconnected"]);
+    h.subscribe(&quiet, &["client_disconnected"]);
+    h.take_rpc(&p);
+    h.take_rpc(&quiet);
+    // From lab itself (a caller with a token), and from ws-anonymous: p's built-in is public.
+    for peer in ["lab/~http-b-1", "ws-anonymous/~http-b-2"] {
+        let now = h.now;
+        h.router
+            .handle_cluster_frame(now, "b", ping_call(peer, "lab/p"));
+        h.drive();
+        assert_eq!(calls_to(h, &p).len(), 1, "{peer}'s call");
+        answer(h, &p, peer, "s1", Value::from("pong"));
+        h.drive();
+        assert_eq!(h.to_servers.len(), 1, "the answer goes to b");
+        h.to_servers.clear();
+
+        let client = ClientAddr::parse(peer).unwrap();
+        h.router.handle_remote_client_gone(h.now, "b", &client);
+        h.drive();
+        assert_eq!(h.take_departures(&p), Vec::<Json>::new(), "not at once");
+        h.advance(1100);
+        let (workspace, id) = peer.split_once('/').unwrap();
+        assert_eq!(
+            h.take_departures(&p),
+            vec![json!({"id": id, "workspace": workspace})],
+            "{peer}: p hears it once"
+        );
+        assert_eq!(
+            h.take_departures(&quiet),
+            Vec::<Json>::new(),
+            "{peer}: q was not called"
+        );
+    }
 }

@@ -68,6 +68,20 @@ pub enum ClusterOut {
     },
 }
 
+/// A client of another server known here only by its calls (one of that server's HTTP
+/// requests' peers).
+#[derive(Debug)]
+struct AdoptedPeer {
+    addr: ClientAddr,
+    /// True while no frame went to or came from it since the last sweep. Its server's "left"
+    /// news is at-most-once; one that never arrives must not leave the client here for good,
+    /// so a client idle for a whole sweep interval is dropped.
+    idle: bool,
+    /// The clients of its own workspace it called: no workspace hears that it left, so they
+    /// are told (those of other workspaces are linked to it, and told as links are).
+    called: super::departures::Callees,
+}
+
 /// The clients of other servers this Router knows, by the connection ids standing for them.
 #[derive(Debug, Default)]
 pub(super) struct Remotes {
@@ -79,11 +93,8 @@ pub(super) struct Remotes {
     /// Clients of other servers that were never announced (their HTTP requests' peers), known
     /// from their first call here until their server says they left.
     adopted: HashMap<ClientAddr, ConnId>,
-    /// Each adopted client's connection: its address, and true while no frame went to or came
-    /// from it since the last sweep. Its server's "left" news is at-most-once; one that never
-    /// arrives must not leave the client here for good, so a client idle for a whole sweep
-    /// interval is dropped.
-    adopted_idle: HashMap<ConnId, (ClientAddr, bool)>,
+    /// Each adopted client, by its connection.
+    adopted_peers: HashMap<ConnId, AdoptedPeer>,
     /// When adopted clients are next looked at (while there are any).
     adopted_sweep: Option<Timestamp>,
     /// Each other server's incarnation, as it announced it.
@@ -124,16 +135,31 @@ impl Remotes {
             }
         }
         self.managers.retain(|_, c| *c != conn);
-        if let Some((addr, _)) = self.adopted_idle.remove(&conn) {
-            self.adopted.remove(&addr);
+        if let Some(peer) = self.adopted_peers.remove(&conn) {
+            self.adopted.remove(&peer.addr);
         }
     }
 
     /// A frame went to or came from `conn`: if it is an adopted client, it is not idle.
     pub(super) fn touch(&mut self, conn: ConnId) {
-        if let Some((_, idle)) = self.adopted_idle.get_mut(&conn) {
-            *idle = false;
+        if let Some(peer) = self.adopted_peers.get_mut(&conn) {
+            peer.idle = false;
         }
+    }
+
+    /// Adopted client `conn` called `callee`, a client of its own workspace.
+    pub(super) fn adopted_called(&mut self, conn: ConnId, callee: ConnId) {
+        if let Some(peer) = self.adopted_peers.get_mut(&conn) {
+            peer.called.add(callee);
+        }
+    }
+
+    /// Whom adopted client `conn` called in its own workspace, forgotten.
+    pub(super) fn take_adopted_callees(&mut self, conn: ConnId) -> super::departures::Callees {
+        self.adopted_peers
+            .get_mut(&conn)
+            .map(|peer| std::mem::take(&mut peer.called))
+            .unwrap_or_default()
     }
 
     pub(super) fn next_sweep(&self) -> Option<Timestamp> {
@@ -559,9 +585,12 @@ impl Router {
             .to_owned();
         let conn = self.remotes.allocate(server);
         self.remotes.adopted.insert(addr.clone(), conn);
-        self.remotes
-            .adopted_idle
-            .insert(conn, (addr.clone(), false));
+        let peer = AdoptedPeer {
+            addr: addr.clone(),
+            idle: false,
+            called: Default::default(),
+        };
+        self.remotes.adopted_peers.insert(conn, peer);
         if self.remotes.adopted_sweep.is_none() {
             self.remotes.adopted_sweep = Some(now + self.adopted_idle_interval());
         }
@@ -589,19 +618,19 @@ impl Router {
         }
         let idle: Vec<ConnId> = self
             .remotes
-            .adopted_idle
+            .adopted_peers
             .iter()
-            .filter(|(_, (_, idle))| *idle)
+            .filter(|(_, peer)| peer.idle)
             .map(|(conn, _)| *conn)
             .collect();
         for conn in idle {
             self.drop_session(now, conn);
         }
-        for (_, idle) in self.remotes.adopted_idle.values_mut() {
-            *idle = true;
+        for peer in self.remotes.adopted_peers.values_mut() {
+            peer.idle = true;
         }
         self.remotes.adopted_sweep =
-            (!self.remotes.adopted_idle.is_empty()).then(|| now + self.adopted_idle_interval());
+            (!self.remotes.adopted_peers.is_empty()).then(|| now + self.adopted_idle_interval());
     }
 
     /// The connection of a client of this server at `addr` (text form).

@@ -22,6 +22,27 @@ const TICK_MS: u64 = 100;
 /// Departures waiting for their notices (a second of requests under heavy load); past it, the
 /// next ones are told at once.
 const MAX_WAITING: usize = 100_000;
+/// Connections a peer that never joined a workspace remembers having called: a call, its
+/// descriptor and an app's callbacks reach one or two; past this, the rest are not told the
+/// peer left.
+const MAX_CALLEES: usize = 16;
+
+/// The connections a peer no workspace hears of sent calls to (one of this server's HTTP
+/// requests, or another server's): whom to tell when it leaves.
+#[derive(Debug, Default)]
+pub(super) struct Callees(Vec<ConnId>);
+
+impl Callees {
+    pub(super) fn add(&mut self, callee: ConnId) {
+        if self.0.len() < MAX_CALLEES && !self.0.contains(&callee) {
+            self.0.push(callee);
+        }
+    }
+
+    pub(super) fn as_slice(&self) -> &[ConnId] {
+        &self.0
+    }
+}
 
 /// Notices waiting to go out, oldest first: when, to whom, about whom.
 #[derive(Debug, Default)]

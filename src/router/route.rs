@@ -308,6 +308,9 @@ impl Router {
             if super::http::is_peer_conn(sender) {
                 self.http.called(sender, callee);
             }
+            if super::cluster::is_remote_conn(sender) && sender_ws == target.workspace {
+                self.remotes.adopted_called(sender, callee);
+            }
             // A callee answering: `<caller session>.resolve|reject|heartbeat` sent to the caller.
             if let Some((caller_session, kind)) = method.rsplit_once('.') {
                 match kind {
@@ -443,6 +446,8 @@ impl Router {
             // Another server's manager, or the peer of one of its HTTP requests: never listed
             // here, only their calls and questions were.
             self.forget_conn(now, conn, &addr);
+            let callees = self.remotes.take_adopted_callees(conn);
+            self.tell_left(now, &addr, callees.as_slice());
             self.release_remote(conn);
             return;
         }

@@ -45,10 +45,6 @@ pub(crate) const ANONYMOUS_HTTP_USER: &str = "anonymouz-http";
 /// The workspace anonymous HTTP callers act from.
 pub(crate) const ANONYMOUS_HTTP_WORKSPACE: &str = "ws-anonymous";
 
-/// Connections one exchange remembers having called: a call, its descriptor and an app's
-/// callbacks reach one or two; past this, the rest are not told the peer left.
-const MAX_CALLED: usize = 16;
-
 /// True if `conn` is one of the Router's HTTP peers.
 pub(super) fn is_peer_conn(conn: ConnId) -> bool {
     conn.0 >= FIRST_ROUTER_CONN
@@ -134,8 +130,8 @@ struct Exchange {
     stage: Stage,
     /// A provider's answer arriving through this peer's `message_cache` (over 256 KiB).
     upload: Option<cache::Upload>,
-    /// The connections the peer sent calls to, told when it is gone (at most [`MAX_CALLED`]).
-    called: Vec<ConnId>,
+    /// The connections the peer sent calls to, told when it is gone.
+    called: super::departures::Callees,
 }
 
 impl Exchange {
@@ -201,9 +197,7 @@ impl HttpState {
         else {
             return;
         };
-        if exchange.called.len() < MAX_CALLED && !exchange.called.contains(&callee) {
-            exchange.called.push(callee);
-        }
+        exchange.called.add(callee);
     }
 
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
@@ -287,7 +281,7 @@ impl Router {
             next_session: 0,
             stage: Stage::Body,
             upload: None,
-            called: Vec::new(),
+            called: Default::default(),
         };
         self.http.exchanges.insert(id, exchange);
         if let Err(failure) = self.start_exchange(now, id) {
@@ -771,7 +765,7 @@ impl Router {
             // to its workspace; a peer's never was, and hypha-rpc keeps what it made for each
             // call it answered (a session for its `resolve`, ~1 KB) until the caller leaves or
             // for 10 minutes: under load, gigabytes.
-            self.tell_left(now, &session.addr, &exchange.called);
+            self.tell_left(now, &session.addr, exchange.called.as_slice());
             if self.remotes.calling_out.remove(&exchange.conn) {
                 self.cluster_push(super::ClusterOut::ClientLeft {
                     client: session.addr,
