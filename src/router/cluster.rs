@@ -578,8 +578,9 @@ impl Router {
             // Unknown server, or one that would grow this table past its budget.
             return None;
         }
-        let user_id = envelope
-            .get("user")
+        let user = envelope.get("user");
+        let user_id = user
+            .as_ref()
             .and_then(|u| crate::manager::map_str(u, "id"))
             .unwrap_or("anonymous")
             .to_owned();

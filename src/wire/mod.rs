@@ -25,10 +25,12 @@
 //! This module performs no I/O, reads no clock and knows nothing about routing policy: it only
 //! turns bytes into envelopes and back.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use rmpv::Value;
+
+mod field;
+use field::Field;
 
 // Native only: proptest needs an OS random source, which wasm32-unknown-unknown lacks.
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -48,9 +50,6 @@ const RMPV_DEPTH: usize = 4 * MAX_PAYLOAD_DEPTH + 8;
 
 /// Payload keys that would shadow routing fields the server stamps into the envelope.
 const ROUTING_KEYS: [&[u8]; 5] = [b"from", b"to", b"ws", b"user", b"ctx"];
-
-/// Above this many envelope keys, duplicate detection uses a hash map instead of a linear search.
-const LINEAR_DEDUP_MAX: usize = 16;
 
 /// Errors decoding a frame; every variant names the problem in a lowercase message.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -86,7 +85,7 @@ pub enum WireError {
 #[derive(Clone)]
 pub struct Envelope {
     /// The envelope fields in wire order, without duplicate keys.
-    main: Vec<(String, Value)>,
+    fields: Vec<Field>,
     /// The owned frame (or, for a built envelope, just the encoded payload).
     frame: Vec<u8>,
     /// Offset in `frame` where the payload bytes start.
@@ -95,14 +94,14 @@ pub struct Envelope {
 
 impl PartialEq for Envelope {
     fn eq(&self, other: &Self) -> bool {
-        self.main == other.main && self.payload_bytes() == other.payload_bytes()
+        self.main() == other.main() && self.payload_bytes() == other.payload_bytes()
     }
 }
 
 impl fmt::Debug for Envelope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Envelope")
-            .field("main", &self.main)
+            .field("main", &self.main())
             .field("payload_len", &self.payload_bytes().len())
             .finish()
     }
@@ -131,13 +130,9 @@ impl Envelope {
         if !is_map_marker(first) {
             return Err(WireError::NotAMap);
         }
-        let end = scan_value(&frame, 0, MAX_MAIN_DEPTH)?;
-        let Value::Map(pairs) = read_validated(&frame[..end])? else {
-            return Err(WireError::NotAMap);
-        };
-        let main = dedup_string_keys(pairs)?;
+        let (fields, end) = field::index_envelope(&frame)?;
         Ok(Self {
-            main,
+            fields,
             frame,
             payload_start: end,
         })
@@ -150,42 +145,56 @@ impl Envelope {
     #[must_use]
     pub fn new(main: Vec<(String, Value)>, payload: Option<&Value>) -> Self {
         Self {
-            main,
+            fields: main
+                .into_iter()
+                .map(|(key, value)| Field::owned(key, value))
+                .collect(),
             frame: payload.map(encode_value).unwrap_or_default(),
             payload_start: 0,
         }
     }
 
-    /// The value of envelope field `key`, if present.
+    fn position(&self, key: &str) -> Option<usize> {
+        self.fields
+            .iter()
+            .position(|f| f.key(&self.frame) == key.as_bytes())
+    }
+
+    /// The value of envelope field `key`, if present (decoded from the frame, for a field not
+    /// set since: [`Envelope::str`] reads a string without copying it).
     #[must_use]
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.main.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    pub fn get(&self, key: &str) -> Option<Value> {
+        let field = &self.fields[self.position(key)?];
+        Some(field.value(&self.frame))
     }
 
     /// The value of envelope field `key` if it is present and a UTF-8 string.
     #[must_use]
     pub fn str(&self, key: &str) -> Option<&str> {
-        self.get(key)?.as_str()
+        self.fields[self.position(key)?].str(&self.frame)
     }
 
     /// Set envelope field `key`: replace its value in place, or append it if absent.
     pub fn set(&mut self, key: &str, value: Value) {
-        match self.main.iter_mut().find(|(k, _)| k == key) {
-            Some((_, slot)) => *slot = value,
-            None => self.main.push((key.to_owned(), value)),
+        match self.position(key) {
+            Some(i) => self.fields[i].value = field::FieldValue::Owned(value),
+            None => self.fields.push(Field::owned(key.to_owned(), value)),
         }
     }
 
     /// Remove envelope field `key`, returning its value if it was present.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let index = self.main.iter().position(|(k, _)| k == key)?;
-        Some(self.main.remove(index).1)
+        let index = self.position(key)?;
+        Some(self.fields.remove(index).value(&self.frame))
     }
 
-    /// All envelope fields in order.
+    /// All envelope fields in order, decoded.
     #[must_use]
-    pub fn main(&self) -> &[(String, Value)] {
-        &self.main
+    pub fn main(&self) -> Vec<(String, Value)> {
+        self.fields
+            .iter()
+            .map(|f| (f.key_string(&self.frame), f.value(&self.frame)))
+            .collect()
     }
 
     /// The raw payload bytes that follow the envelope, possibly empty. They are exactly the bytes
@@ -255,15 +264,21 @@ impl Envelope {
         Ok(shadows)
     }
 
-    /// Encode: msgpack(main) followed by the untouched payload bytes.
+    /// Encode: msgpack(main) followed by the untouched payload bytes. A field not set since
+    /// decoding keeps the bytes it came with.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let payload = self.payload_bytes();
         let mut out = Vec::with_capacity(self.payload_start.max(64) + payload.len());
-        write_len(&mut out, self.main.len(), Some((0x80, 16)), [0, 0xde, 0xdf]);
-        for (key, value) in &self.main {
-            write_str_bytes(&mut out, key.as_bytes());
-            write_value_into(&mut out, value);
+        write_len(
+            &mut out,
+            self.fields.len(),
+            Some((0x80, 16)),
+            [0, 0xde, 0xdf],
+        );
+        for field in &self.fields {
+            write_str_bytes(&mut out, field.key(&self.frame));
+            field.write_value(&self.frame, &mut out);
         }
         out.extend_from_slice(payload);
         out
@@ -487,39 +502,6 @@ fn read_validated(bytes: &[u8]) -> Result<Value, WireError> {
         return Err(WireError::TrailingBytes);
     }
     Ok(value.to_owned())
-}
-
-/// Turn envelope pairs into string-keyed fields; a repeated key keeps its first position and
-/// takes the last value.
-fn dedup_string_keys(pairs: Vec<(Value, Value)>) -> Result<Vec<(String, Value)>, WireError> {
-    let mut main: Vec<(String, Value)> = Vec::with_capacity(pairs.len());
-    let mut index: Option<HashMap<String, usize>> = None;
-    if pairs.len() > LINEAR_DEDUP_MAX {
-        index = Some(HashMap::with_capacity(pairs.len()));
-    }
-    for (key, value) in pairs {
-        let Value::String(key) = key else {
-            return Err(WireError::NonStringKey);
-        };
-        let Some(key) = key.into_str() else {
-            return Err(WireError::NonStringKey);
-        };
-        let existing = match &mut index {
-            Some(index) => match index.get(&key) {
-                Some(&i) => Some(i),
-                None => {
-                    index.insert(key.clone(), main.len());
-                    None
-                }
-            },
-            None => main.iter().position(|(k, _)| *k == key),
-        };
-        match existing {
-            Some(i) => main[i].1 = value,
-            None => main.push((key, value)),
-        }
-    }
-    Ok(main)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -105,9 +105,9 @@ fn worked_example_round_trips() {
     let user = again.get("user").expect("user");
     assert_eq!(
         user,
-        &map(&[("id", s("u1")), ("is_anonymous", Value::from(false))])
+        map(&[("id", s("u1")), ("is_anonymous", Value::from(false))])
     );
-    let keys: Vec<&str> = again.main().iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<String> = again.main().into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         keys,
         ["type", "from", "to", "method", "session", "ws", "user"]
@@ -180,13 +180,13 @@ fn accessors() {
         vec![("a".into(), Value::from(1)), ("b".into(), s("x"))],
         None,
     );
-    assert_eq!(env.get("a"), Some(&Value::from(1)));
+    assert_eq!(env.get("a"), Some(Value::from(1)));
     assert_eq!(env.str("a"), None, "not a string");
     assert_eq!(env.str("b"), Some("x"));
     assert_eq!(env.str("missing"), None);
     env.set("a", s("y"));
     env.set("c", Value::Nil);
-    let keys: Vec<&str> = env.main().iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<String> = env.main().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["a", "b", "c"]);
     assert_eq!(env.str("a"), Some("y"));
     assert_eq!(env.remove("b"), Some(s("x")));
@@ -202,7 +202,10 @@ fn non_utf8_string_value_is_not_a_str() {
     assert_eq!(env.str("to"), None);
     assert_eq!(env.encode(), bytes);
     // Re-encoding keeps it a str (rmpv's own encoder would turn it into a bin).
-    assert_eq!(encode_value(env.get("to").expect("to")), [0xa2, 0xff, 0xfe]);
+    assert_eq!(
+        encode_value(&env.get("to").expect("to")),
+        [0xa2, 0xff, 0xfe]
+    );
     assert_eq!(
         encode_value(&decode_value(&[0xa1, 0xc0]).expect("value")),
         [0xa1, 0xc0]

@@ -88,7 +88,7 @@ impl Router {
                     let mut inner = inner;
                     for key in ["from", "to", "ws", "user"] {
                         if let Some(v) = envelope.get(key) {
-                            inner.set(key, v.clone());
+                            inner.set(key, v);
                         }
                     }
                     self.peer_frame(now, id, inner);
