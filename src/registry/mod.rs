@@ -11,6 +11,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
+pub(crate) use ids::ConnMap;
 pub use ids::{is_valid_service_name, ClientAddr, ConnId, ServiceId};
 pub use service::{RequireContext, ServiceRecord, Visibility};
 

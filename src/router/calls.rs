@@ -31,7 +31,7 @@ struct InFlight {
 /// Client→client calls awaiting an answer, by caller connection and session id.
 #[derive(Debug, Default)]
 pub(super) struct CallTable {
-    by_caller: HashMap<ConnId, HashMap<String, InFlight>>,
+    by_caller: crate::registry::ConnMap<HashMap<String, InFlight>>,
     next_sweep: Option<Timestamp>,
 }
 

@@ -24,7 +24,7 @@ mod peer;
 mod root_direct;
 mod route;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -141,7 +141,7 @@ pub struct Router {
     rng: StdRng,
     registry: Registry,
     caches: MessageCaches,
-    sessions: HashMap<ConnId, Session>,
+    sessions: crate::registry::ConnMap<Session>,
     calls: CallTable,
     asks: ManagerAsks,
     /// `client_disconnected` notices for chosen connections, sent a moment late.
@@ -176,7 +176,7 @@ impl Router {
             rng: StdRng::seed_from_u64(config.rng_seed),
             registry: Registry::new(),
             caches: MessageCaches::new(config.limits.uploads_total_bytes),
-            sessions: HashMap::new(),
+            sessions: Default::default(),
             calls: CallTable::default(),
             asks: ManagerAsks::default(),
             departures: Default::default(),
@@ -304,7 +304,7 @@ impl Router {
     fn manager_env(
         &mut self,
         now: Timestamp,
-    ) -> (crate::manager::Env<'_>, &HashMap<ConnId, Session>) {
+    ) -> (crate::manager::Env<'_>, &crate::registry::ConnMap<Session>) {
         let env = crate::manager::Env {
             registry: &mut self.registry,
             caches: &mut self.caches,

@@ -109,9 +109,9 @@ impl Router {
         // calls only from its workspace) lets it in, and answers come back through
         // `root_presence`.
         let mut sender_ws = home;
-        let mut from = session.addr.to_string();
+        let mut from = session.addr.text();
         if let Target::Client(addr) = &target {
-            if self.root_conn() == Some(conn) && addr.workspace != sender_ws {
+            if addr.workspace != sender_ws && self.root_conn() == Some(conn) {
                 // What answers a call the peer made to root's own address (and calls into that
                 // call's callbacks) keeps root's own address: the peer checks it.
                 // (The peer may be one of the Router's own HTTP peers: `conn_of` knows both.)
@@ -326,7 +326,7 @@ impl Router {
         let to = if presence {
             format!("{}/{ROOT_CLIENT}", crate::auth::DEFAULT_WORKSPACE)
         } else {
-            target.to_string()
+            target.text()
         };
         envelope.set("to", to.into());
         self.send_envelope(callee, envelope);
