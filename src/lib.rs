@@ -19,6 +19,7 @@ pub mod auth;
 #[cfg(target_arch = "wasm32")]
 mod bridge;
 mod config;
+mod hashing;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod jwt;

@@ -4,7 +4,7 @@
 //! (they hold no information) are dropped, and if none has, the new identity shares the
 //! overflow bucket, so a flood of fresh identities cannot grow memory or escape the limit.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use super::RateLimit;
 use crate::time::Timestamp;

@@ -4,7 +4,7 @@
 //! Every limit here exists because the uploader is a peer: the number of open uploads and the
 //! bytes held per client are capped, and abandoned uploads are dropped after a while.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::time::Duration;
 
 use super::ManagerError;
@@ -53,7 +53,7 @@ impl MessageCaches {
     /// No uploads; all of them together may hold `max_total` bytes.
     pub(crate) fn new(max_total: usize) -> Self {
         Self {
-            uploads: HashMap::new(),
+            uploads: HashMap::default(),
             total: 0,
             max_total,
         }

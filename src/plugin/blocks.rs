@@ -22,7 +22,7 @@
 //! Runs in time linear in the source: nesting is a `Vec`, never recursion, and the searches
 //! that could rescan the rest of the source on every `<` are remembered.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use serde::{Serialize, Serializer};
 
@@ -204,7 +204,7 @@ pub(crate) fn scan(source: &str) -> Scan {
         source,
         pos: 0,
         open: Vec::new(),
-        open_by_name: HashMap::new(),
+        open_by_name: HashMap::default(),
         current: None,
         blocks: Vec::new(),
         next_gt: NextGt::default(),

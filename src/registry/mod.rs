@@ -9,7 +9,9 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::hashing::HashMap;
 
 pub(crate) use ids::ConnMap;
 pub use ids::{is_valid_service_name, ClientAddr, ConnId, ServiceId};

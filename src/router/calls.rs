@@ -5,7 +5,7 @@
 //!
 //! Both are bounded, and their records expire, because their size is driven by peers.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::time::Duration;
 
 use crate::manager::Continuation;

@@ -14,7 +14,9 @@
 //!   to one of its questions. Broadcasts reach this server's subscribers only.
 //! - A frame between two clients of this server never leaves it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::hashing::HashMap;
 
 use rmpv::Value;
 

@@ -9,7 +9,7 @@
 //! in either direction, until one of them leaves. Without a link such frames could only fill a
 //! stranger's outbox: hypha-rpc drops a method of a session it does not hold.
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use crate::registry::ConnId;
 
@@ -50,7 +50,7 @@ pub(super) enum Refused {
 impl CrossLinks {
     pub(super) fn with_limits(per_conn: usize, total: usize) -> Self {
         Self {
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             links: 0,
             per_conn,
             total,

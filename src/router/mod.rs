@@ -172,6 +172,8 @@ impl Router {
     /// A server with no connections.
     pub fn new(config: Config) -> Self {
         let manager_addr = crate::manager::manager_target(&config);
+        // Before any map is made: peers choose many of their keys (src/hashing.rs).
+        crate::hashing::seed(config.rng_seed);
         Self {
             rng: StdRng::seed_from_u64(config.rng_seed),
             registry: Registry::new(),

@@ -13,7 +13,7 @@
 //! meanwhile calls back into root's presence with a session the Router did not see would get
 //! that answer from the wrong address; nothing else would.)
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use crate::registry::ConnId;
 

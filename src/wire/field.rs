@@ -6,7 +6,7 @@
 //! `rmpv`'s borrowed values) was a third of what routing one frame cost, so fields stay bytes of
 //! the frame until they are changed or asked for as a [`Value`].
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::ops::Range;
 
 use rmpv::Value;
@@ -121,8 +121,8 @@ pub(super) fn index_envelope(frame: &[u8]) -> Result<(Vec<Field>, usize), WireEr
     }
     let len = len as usize;
     let mut fields: Vec<Field> = Vec::with_capacity(len.min(LINEAR_DEDUP_MAX));
-    let mut index: Option<HashMap<&[u8], usize>> =
-        (len > LINEAR_DEDUP_MAX).then(|| HashMap::with_capacity(len));
+    let mut index: Option<HashMap<&[u8], usize>> = (len > LINEAR_DEDUP_MAX)
+        .then(|| HashMap::with_capacity_and_hasher(len, Default::default()));
     for _ in 0..len {
         let key_start = pos;
         let key = match read_head(frame, &mut pos)? {

@@ -6,7 +6,9 @@
 //! notices), and the cache is a byte budget: entries over [`MAX_ENTRY`] are not kept, and the
 //! oldest go first past [`MAX_TOTAL`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hashing::HashMap;
 use std::sync::Arc;
 
 use rmpv::Value;

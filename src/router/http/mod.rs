@@ -19,7 +19,9 @@ mod call;
 mod descriptors;
 mod rpc;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::hashing::HashMap;
 
 use rmpv::Value;
 use serde_json::json;
