@@ -723,6 +723,30 @@ impl Harness {
         .collect()
     }
 
+    /// `left` (`ws/cid`) has gone: `told` hears it once, a moment later and not at once
+    /// (src/router/departures.rs), and `untold` does not hear it at all.
+    pub(crate) fn hears_departure_later(&mut self, told: &Client, untold: &Client, left: &str) {
+        assert_eq!(
+            self.take_departures(told),
+            Vec::<Json>::new(),
+            "not at once"
+        );
+        self.advance(1100);
+        let (workspace, id) = left.split_once('/').expect("ws/cid");
+        assert_eq!(
+            self.take_departures(told),
+            vec![json!({"id": id, "workspace": workspace})],
+            "{} hears that {left} left, once",
+            told.client_id
+        );
+        assert_eq!(
+            self.take_departures(untold),
+            Vec::<Json>::new(),
+            "{} hears nothing of {left}",
+            untold.client_id
+        );
+    }
+
     /// The manager's answer to `session` of `client`, if it arrived (taken from the inbox).
     pub(crate) fn reply(&mut self, client: &Client, session: &str) -> Option<Result<Json, String>> {
         let resolve = format!("{session}.resolve");
