@@ -5,7 +5,8 @@
 //!
 //! * `main` is the routing envelope, a map with string keys (`type`, `from`, `to`, `method`,
 //!   `session`, `parent`, `ws`, `user`, `data`, …). This module decodes it into an [`Envelope`] so
-//!   the router can read and rewrite those keys.
+//!   the router can read and rewrite those keys; a field stays bytes of the frame until it is set
+//!   or asked for as a value (`field.rs`).
 //! * `extra` is the payload (`args`, `with_kwargs`, `promise`, `t`, or an end-to-end encrypted
 //!   `{_enc, data}`). It belongs to the two peers: this module keeps its bytes untouched and
 //!   [`Envelope::encode`] appends them byte-for-byte after the re-encoded `main`. The payload is
@@ -18,9 +19,10 @@
 //! element array followed by three bytes fails at once, without reserving memory), rejects the
 //! reserved marker `0xc1`, and enforces the nesting limits [`MAX_MAIN_DEPTH`] and
 //! [`MAX_PAYLOAD_DEPTH`] without recursing (so 100 000 nested arrays cannot overflow the stack).
-//! Only then does `rmpv` build values from the validated bytes, so memory use is bounded by the
-//! bytes actually present (at worst one `rmpv::Value` per input byte); capping the frame size is
-//! the driver's job.
+//! The envelope map is validated the same way field by field as it is indexed. Only then does
+//! `rmpv` build values from the validated bytes, so memory use is bounded by the bytes actually
+//! present (at worst one `rmpv::Value` per input byte); capping the frame size is the driver's
+//! job.
 //!
 //! This module performs no I/O, reads no clock and knows nothing about routing policy: it only
 //! turns bytes into envelopes and back.
