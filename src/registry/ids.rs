@@ -22,9 +22,9 @@ pub(crate) struct ConnIdHasher(u64);
 
 impl Hasher for ConnIdHasher {
     fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used for a ConnId; anything else still hashes.
+        // A ConnId hashes through `write_u64`; other input still folds in byte by byte.
         for &byte in bytes {
-            self.write_u64(self.0 ^ u64::from(byte));
+            self.write_u64(u64::from(byte));
         }
     }
 
@@ -118,4 +118,40 @@ impl fmt::Display for ServiceId {
 /// True if `name` may name a service: a valid name without `.` (method paths split on dots).
 pub fn is_valid_service_name(name: &str) -> bool {
     is_valid_name(name) && !name.contains('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, Hasher};
+
+    use super::*;
+
+    #[test]
+    fn an_address_as_text_is_its_display_form() {
+        let addr = ClientAddr::new("ws-user-1", "client-a");
+        assert_eq!(addr.text(), addr.to_string());
+        assert_eq!(addr.text(), "ws-user-1/client-a");
+    }
+
+    #[test]
+    fn connection_ids_hash_apart_in_the_high_bits_and_bytes_all_count() {
+        let build = BuildHasherDefault::<ConnIdHasher>::default();
+        // Consecutive ids differ in the top 7 bits hashbrown uses as probe tags.
+        let tags: std::collections::HashSet<u64> =
+            (0..64).map(|i| build.hash_one(ConnId(i)) >> 57).collect();
+        assert!(tags.len() > 32, "{} distinct tags of 64 ids", tags.len());
+        // Bytes written one at a time all count, not only the last.
+        let hash = |bytes: &[u8]| {
+            let mut h = build.build_hasher();
+            h.write(bytes);
+            h.finish()
+        };
+        assert_ne!(hash(&[1, 2]), hash(&[2]));
+        assert_ne!(hash(&[1, 2]), hash(&[3, 2]));
+        let mut map: ConnMap<u64> = ConnMap::default();
+        for i in 0..1000 {
+            map.insert(ConnId(i), i);
+        }
+        assert!((0..1000).all(|i| map.get(&ConnId(i)) == Some(&i)));
+    }
 }
