@@ -34,6 +34,8 @@ const hyphaRpcFromSource = {
   setup(b) {
     if (!existsSync(hyphaRpcSource)) return;
     b.onResolve({ filter: /^hypha-rpc$/ }, () => ({ path: hyphaRpcSource }));
+    // hypha-rpc's own helpers the facade uses (its parameter names for keyword arguments).
+    b.onResolve({ filter: /^hypha-rpc\/rpc$/ }, () => ({ path: join(dirname(hyphaRpcSource), "rpc.js") }));
   },
 };
 
@@ -284,6 +286,7 @@ await build({
   bundle: true,
   format: "esm",
   platform: "neutral",
+  mainFields: ["module", "main"],
   target: ["es2022"],
   external: ["ws", "node:*"],
   minify: !dev,

@@ -18,56 +18,6 @@ use serde_json::{json, Value as Json};
 // ---------------------------------------------------------------- the provider side
 
 impl Http {
-    /// The calls `client` received (method frames not from the manager), taken.
-    fn calls(&mut self, client: &Client) -> Vec<Rpc> {
-        self.drive();
-        self.h
-            .take_where(client.conn, |m| {
-                m.rpc().is_some_and(|r| {
-                    r.str("type") == Some("method") && r.str("from") != Some(MANAGER)
-                })
-            })
-            .iter()
-            .filter_map(|m| m.rpc().cloned())
-            .collect()
-    }
-
-    /// The one call `client` received.
-    fn one_call(&mut self, client: &Client) -> Rpc {
-        let mut calls = self.calls(client);
-        assert_eq!(calls.len(), 1, "{calls:?}");
-        calls.remove(0)
-    }
-
-    /// Answer `call` as hypha-rpc does: `<session>.<kind>` sent to its `from`.
-    fn answer(&mut self, client: &Client, call: &Rpc, kind: &str, value: Value) {
-        let to = call.str("from").expect("a stamped from").to_owned();
-        let session = call.str("session").expect("a session").to_owned();
-        self.h.send_raw(
-            client,
-            vec![
-                ("type", "method".into()),
-                ("to", to.into()),
-                ("method", format!("{session}.{kind}").into()),
-            ],
-            Some(Value::Map(vec![("args".into(), Value::Array(vec![value]))])),
-        );
-        self.drive();
-    }
-
-    /// Nothing of the finished requests is left in the Router: no exchange, no peer session, no
-    /// cross-workspace link, no remembered root call. `clients` WebSocket clients are connected.
-    fn assert_nothing_left(&self, clients: usize) {
-        assert_eq!(self.router.http_in_flight(), 0, "exchanges left");
-        assert_eq!(self.router.open_connections(), clients, "sessions left");
-        assert_eq!(self.router.cross_linked_connections(), 0, "links left");
-        assert_eq!(self.router.root_calls_remembered(), 0, "root calls left");
-    }
-
-    fn resolve(&mut self, client: &Client, call: &Rpc, value: Value) {
-        self.answer(client, call, "resolve", value);
-    }
-
     fn reject(&mut self, client: &Client, call: &Rpc, error: Json) {
         self.answer(client, call, "reject", mp(error));
     }
@@ -84,13 +34,6 @@ impl Http {
         }
         self.drive();
         asks.len()
-    }
-
-    /// Answer the manager's questions with [`descriptor`]; how many were asked.
-    fn describe(&mut self) -> usize {
-        let n = self.h.serve_asks().len();
-        self.drive();
-        n
     }
 
     /// Call a function handed to `client` (an ASGI `receive`/`send`): a method frame to its

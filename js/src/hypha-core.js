@@ -6,6 +6,7 @@
 // `defaultService` functions) that the manager forwards with the real caller's identity.
 
 import { connectToServer } from "hypha-rpc";
+import { getParamNames } from "hypha-rpc/rpc";
 import { EventBus } from "./emitter.js";
 import {
   detectEnvironment,
@@ -188,7 +189,8 @@ export class HyphaCore extends EventBus {
         jwtSecret: this.jwtSecret,
         seed: randomSeed(),
         managerId: this.workspaceManagerId,
-        http: this._httpOptions,
+        // Server mode runs HTTP calls to root's own functions in-process (server/root-calls.js).
+        http: serverBuild ? { localRootCalls: true, ...this._httpOptions } : this._httpOptions,
         host: {
           workspace: "default",
           clientId: "root",
@@ -835,6 +837,12 @@ export class HyphaCore extends EventBus {
     });
     this._clients.add(client);
     return client;
+  }
+
+  /** What server mode's in-process HTTP calls need (server/root-calls.js): root's hypha-rpc, and
+   * hypha-rpc's own reading of a function's parameter names. */
+  _rootCallSupport() {
+    return this._root ? { rpc: this._root.rpc, paramNames: getParamNames } : null;
   }
 
   /** A service by absolute id, through root's client (root administers every workspace). */

@@ -43,13 +43,14 @@ async function countWasmTimerCalls(fn) {
 }
 
 /** A started HyphaCore in server mode on a free loopback port (`.api` is its root API). */
-async function serverOnFreePort(jwtSecret) {
+async function serverOnFreePort(jwtSecret, http) {
   const port = await freePort();
   const hyphaCore = new HyphaCore({
     url: `http://127.0.0.1:${port}`,
     ServerClass: DenoWebSocketServer,
     WebSocketClass: DenoWebSocketClient,
     jwtSecret,
+    http,
   });
   await hyphaCore.start();
   return hyphaCore;
@@ -101,7 +102,8 @@ describe("server mode: root's client forgets the HTTP callers it answered", () =
   let hyphaCore;
   let base;
   before(async () => {
-    hyphaCore = await serverOnFreePort("server-sessions-test-secret-0123456789");
+    // Over the wire (root's own functions run in-process by default: see the next suite).
+    hyphaCore = await serverOnFreePort("server-sessions-test-secret-0123456789", { localRootCalls: false });
     await hyphaCore.api.registerService({
       id: "math",
       config: { visibility: "public" },
@@ -134,6 +136,102 @@ describe("server mode: root's client forgets the HTTP callers it answered", () =
     await sleep(1500);
     assert.ok(sessions() - before <= 2, `${sessions() - before} sessions left by ${requests} requests`);
     assert.ok(callers() - beforeCallers <= 2, `${callers() - beforeCallers} callers remembered`);
+  });
+});
+
+describe("server mode: root's own functions answer HTTP callers in-process", () => {
+  // The same service on two servers: one runs root's functions in-process (the default), the
+  // other sends each call to root's hypha-rpc client as a frame. Callers must not tell them apart.
+  const service = {
+    id: "kit",
+    config: { visibility: "public", require_context: ["whoami"] },
+    multiply: (a = 1, b = 1) => ({ result: Number(a) * Number(b) }),
+    add: async (a, b) => Number(a) + Number(b),
+    whoami: (x, context) => ({ x, from: context.from.split("/")[0], ws: context.ws, user: context.user.id, to: context.to }),
+    boom: () => {
+      throw new TypeError("bad a");
+    },
+    fail: async () => {
+      throw new Error("it broke");
+    },
+    nothing: () => undefined,
+    bytes: () => new Uint8Array([1, 2, 3]),
+    nested: { deep: { list: (n) => Array.from({ length: Number(n) }, (_, i) => ({ i, s: "x".repeat(i) })) } },
+    // Not plain data: hypha-rpc's own encoder, in a session of root's client owned by the caller.
+    count: (n) => (async function* () {
+      for (let i = 0; i < Number(n); i++) yield i;
+    })(),
+    // Generator functions go over the wire.
+    async *countUp(n) {
+      for (let i = 0; i < Number(n); i++) yield i;
+    },
+  };
+  const paths = [
+    "multiply?a=9&b=22",
+    "multiply?b=3",
+    "add?a=2&b=40",
+    "whoami?x=5",
+    "boom",
+    "fail",
+    "nothing",
+    "bytes",
+    "nested.deep.list?n=3",
+    "count?n=3",
+    "countUp?n=3",
+    "missing",
+  ];
+  let local;
+  let wire;
+  const outcomes = [];
+  before(async () => {
+    local = await serverOnFreePort("server-local-test-secret-0123456789");
+    wire = await serverOnFreePort("server-wire-test-secret-0123456789", { localRootCalls: false });
+    for (const hc of [local, wire]) await hc.api.registerService(service);
+    const server = local.server;
+    const httpLocal = server.httpLocal.bind(server);
+    server.httpLocal = (id, outcome, value, kept) => {
+      outcomes.push(kept ? `${outcome}+session` : outcome);
+      return httpLocal(id, outcome, value, kept);
+    };
+  });
+  after(async () => {
+    for (const hc of [local, wire]) if (hc) await hc.close();
+  });
+
+  const get = async (hc, path) => {
+    const r = await fetch(`${hc.url}/default/services/kit/${path}`, { headers: { accept: "application/x-ndjson" } });
+    return [r.status, await r.text()];
+  };
+
+  it("answers exactly as root's hypha-rpc client does over the wire", T, async () => {
+    for (const path of paths) {
+      assert.deepEqual(await get(local, path), await get(wire, path), path);
+    }
+    assert.deepEqual(await get(local, "multiply?a=9&b=22"), [200, '{"result":198}']);
+    const [, whoami] = await get(local, "whoami?x=5");
+    assert.deepEqual(JSON.parse(whoami), { x: 5, from: "ws-anonymous", ws: "ws-anonymous", user: "anonymouz-http", to: "default/root" });
+    assert.deepEqual(await get(local, "boom"), [400, '{"detail":"TypeError: bad a","success":false}']);
+  });
+
+  it("runs plain functions in-process and leaves the rest to root's client", T, async () => {
+    outcomes.length = 0;
+    for (const path of ["multiply?a=1", "boom", "count?n=2", "countUp?n=2"]) await get(local, path);
+    assert.deepEqual(outcomes, ["resolve", "reject", "resolve+session", "decline"]);
+  });
+
+  it("keeps nothing in root's client once the requests ended", T, async () => {
+    const rpc = local.api.rpc;
+    const sessions = () => Object.keys(rpc._object_store).length;
+    await get(local, "count?n=2");
+    await sleep(1500);
+    const before = sessions();
+    for (let i = 0; i < 50; i++) {
+      assert.equal((await get(local, `add?a=${i}&b=1`))[1], String(i + 1));
+      assert.equal((await get(local, "count?n=2"))[1], "0\n1\n");
+    }
+    // A generator's session goes when its caller leaves, a second after the request ended.
+    await sleep(1500);
+    assert.ok(sessions() - before <= 1, `${sessions() - before} sessions left by 100 requests`);
   });
 });
 

@@ -6,9 +6,9 @@
 use js_sys::{Array, Function, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::http::{HttpId, HttpOutput, HttpRequest};
+use crate::http::{HttpId, HttpOutput, HttpRequest, LocalCall, LocalOutcome};
 
-use super::convert::get_string;
+use super::convert::{get_string, value_to_js};
 use super::error::{bridge_error, ErrorCode};
 use super::server::{drive, HyphaServer};
 
@@ -85,6 +85,34 @@ impl HyphaServer {
         });
     }
 
+    /// The answer to `{type: "call"}` output `id` (one of root's functions, run in-process:
+    /// `http.localRootCalls`): `outcome` is `"resolve"` (`value`: the answer, msgpack-encoded as
+    /// root's hypha-rpc encodes one; `keptSession`: encoding it left something in root's client
+    /// under the call's session), `"reject"` (`value`: the error, `{_rtype: "error", _rvalue,
+    /// _rtrace}`, msgpack) or `"decline"` (the call goes to root's client as a frame).
+    #[wasm_bindgen(js_name = httpLocal)]
+    pub fn http_local(&self, id: f64, outcome: &str, value: Option<Vec<u8>>, kept_session: bool) {
+        let id = HttpId(id as u64);
+        let decoded = || {
+            value
+                .as_deref()
+                .map(crate::wire::decode_value)
+                .unwrap_or(Ok(rmpv::Value::Nil))
+        };
+        let outcome = match (outcome, decoded()) {
+            ("decline", _) => LocalOutcome::Declined,
+            ("resolve", Ok(value)) => LocalOutcome::Resolved {
+                value,
+                kept_session,
+            },
+            ("reject", Ok(error)) => LocalOutcome::Rejected(error),
+            _ => LocalOutcome::Rejected("the function's answer could not be read".into()),
+        };
+        drive(&self.inner, |router, now| {
+            router.handle_http_local(now, id, outcome)
+        });
+    }
+
     /// The client of request `id` went away.
     #[wasm_bindgen(js_name = httpCancel)]
     pub fn http_cancel(&self, id: f64) {
@@ -115,6 +143,8 @@ pub(super) fn configure(config: &mut crate::Config, options: &JsValue) -> Result
     if !origins.is_empty() {
         config.http.allow_origins = origins;
     }
+    let local = js_sys::Reflect::get(&http, &"localRootCalls".into()).unwrap_or(JsValue::FALSE);
+    config.http.local_root_calls = local.as_bool() == Some(true);
     if let Some(rate) = number("rateLimit") {
         let burst = number("rateBurst").unwrap_or(rate * 5.0).max(1.0);
         config.http.rate_limit = (rate > 0.0).then_some(crate::http::RateLimit {
@@ -154,5 +184,22 @@ pub(super) fn http_output_to_js(output: HttpOutput) -> JsValue {
     };
     set("type", &kind.into());
     set("id", &JsValue::from(id.0 as f64));
+    object.into()
+}
+
+/// A call to run in-process as the object `onHttp` receives: `{type: "call", id, method,
+/// context, args, withKwargs}`.
+pub(super) fn local_call_to_js(call: LocalCall) -> JsValue {
+    let object = Object::new();
+    let set = |key: &str, value: &JsValue| {
+        let _ = js_sys::Reflect::set(&object, &key.into(), value);
+    };
+    set("type", &"call".into());
+    set("id", &JsValue::from(call.id.0 as f64));
+    set("method", &call.method.into());
+    set("context", &value_to_js(&call.context));
+    let args: Array = call.args.iter().map(value_to_js).collect();
+    set("args", &args);
+    set("withKwargs", &call.with_kwargs.into());
     object.into()
 }

@@ -45,6 +45,8 @@ struct Outputs {
     http: Vec<crate::http::HttpOutput>,
     #[cfg(feature = "http")]
     on_http: Option<Function>,
+    #[cfg(feature = "http")]
+    local: Vec<crate::http::LocalCall>,
 }
 
 /// The in-tab Hypha server.
@@ -288,6 +290,8 @@ fn settle(cell: &Rc<RefCell<Inner>>, now: Timestamp) {
         }
         #[cfg(feature = "http")]
         let http = std::iter::from_fn(|| inner.router.poll_http()).collect();
+        #[cfg(feature = "http")]
+        let local = std::iter::from_fn(|| inner.router.poll_local_call()).collect();
         rearm(cell, &mut inner, now);
         Outputs {
             transmits,
@@ -298,6 +302,8 @@ fn settle(cell: &Rc<RefCell<Inner>>, now: Timestamp) {
             http,
             #[cfg(feature = "http")]
             on_http: inner.on_http.clone(),
+            #[cfg(feature = "http")]
+            local,
         }
     };
     deliver(outputs);
@@ -350,6 +356,9 @@ fn deliver(outputs: Outputs) {
     if let Some(f) = &outputs.on_http {
         for output in outputs.http {
             let _ = f.call1(&JsValue::NULL, &super::http::http_output_to_js(output));
+        }
+        for call in outputs.local {
+            let _ = f.call1(&JsValue::NULL, &super::http::local_call_to_js(call));
         }
     }
 }

@@ -101,6 +101,46 @@ pub enum HttpOutput {
     },
 }
 
+/// A call to one of root's own service functions that the driver runs in-process
+/// ([`HttpConfig::local_root_calls`]), drained with [`crate::Router::poll_local_call`] and
+/// answered with [`crate::Router::handle_http_local`]. The Router has checked everything it
+/// checks for a call over the wire; the driver runs the function as root's hypha-rpc would
+/// (keyword arguments by parameter name, the context appended when the function asks for it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalCall {
+    /// The request.
+    pub id: HttpId,
+    /// hypha-rpc's path of the function in root's client: `services.<service>.<key>`.
+    pub method: String,
+    /// The context hypha-rpc gives a function that asks for it: `type`, `from`, `to`,
+    /// `method`, `session`, `ws`, `user`.
+    pub context: rmpv::Value,
+    /// Positional arguments; with `with_kwargs`, the last one is the keyword arguments.
+    pub args: Vec<rmpv::Value>,
+    /// The last argument holds keyword arguments.
+    pub with_kwargs: bool,
+}
+
+/// How the driver answered a [`LocalCall`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalOutcome {
+    /// The function returned `value`, encoded as root's hypha-rpc encodes an answer. With
+    /// `kept_session`, encoding it left something in root's client under the call's session (a
+    /// generator to pull, a function): the peer is then linked to root and root hears when it
+    /// leaves, as after a call over the wire.
+    Resolved {
+        /// The answer.
+        value: rmpv::Value,
+        /// Root's client keeps a session for the caller.
+        kept_session: bool,
+    },
+    /// The function threw: the error as hypha-rpc encodes one (`{_rtype: "error", _rvalue,
+    /// _rtrace}`).
+    Rejected(rmpv::Value),
+    /// The driver does not run this one in-process: it goes to root's client over the wire.
+    Declined,
+}
+
 /// How the HTTP API behaves; fixed when the Router is created.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpConfig {
@@ -117,6 +157,10 @@ pub struct HttpConfig {
     /// Bytes an HTTP stream (`GET /rpc`) may have waiting for a client that does not read
     /// before it is cut (one message always fits, however big).
     pub rpc_stream_buffer: usize,
+    /// Calls from HTTP requests to root's own service functions are handed to the driver to
+    /// run in-process ([`LocalCall`]) instead of going to root's client as frames. Only a
+    /// driver that hosts root's client in its own process (hypha-core's server mode) turns it on.
+    pub local_root_calls: bool,
 }
 
 /// A token bucket: `per_second` refill, `burst` capacity.
@@ -139,6 +183,7 @@ impl Default for HttpConfig {
             }),
             max_exchanges: 10_000,
             rpc_stream_buffer: 16 * 1024 * 1024,
+            local_root_calls: false,
         }
     }
 }

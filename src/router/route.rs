@@ -341,7 +341,12 @@ impl Router {
     /// forwards, so only the manager's own asks (which are not routed) may reach it: a peer
     /// calling it directly, at the host's address or root's presence in a workspace, could hand
     /// it any context.
-    fn call_denied(&self, caller_ws: &str, target: &ClientAddr, method: &str) -> Option<String> {
+    pub(super) fn call_denied(
+        &self,
+        caller_ws: &str,
+        target: &ClientAddr,
+        method: &str,
+    ) -> Option<String> {
         let (service, _) = service_call(method)?;
         if let Some(host) = &self.config.host {
             let at_host = *target == host.client

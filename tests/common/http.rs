@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 
-use hypha_core::http::{HttpId, HttpOutput, HttpRequest};
+use hypha_core::http::{HttpId, HttpOutput, HttpRequest, LocalCall};
+use rmpv::Value;
 use serde_json::Value as Json;
 
-use super::{Config, Harness, SECRET, URL};
+use super::{Client, Config, Harness, Rpc, MANAGER, SECRET, URL};
 
 /// Body chunks a stream may have outstanding before it stops pulling (`http::STREAM_WINDOW`).
 pub(crate) const WINDOW: usize = 4;
@@ -231,5 +232,70 @@ impl Http {
     pub(crate) fn advance(&mut self, ms: u64) {
         self.h.advance(ms);
         self.drive();
+    }
+
+    // ------------------------------------------------------------ the provider side
+
+    /// The calls the Router handed the driver to run in-process, taken.
+    pub(crate) fn local_calls(&mut self) -> Vec<LocalCall> {
+        self.drive();
+        std::iter::from_fn(|| self.h.router.poll_local_call()).collect()
+    }
+
+    /// The calls `client` received (method frames not from the manager), taken.
+    pub(crate) fn calls(&mut self, client: &Client) -> Vec<Rpc> {
+        self.drive();
+        self.h
+            .take_where(client.conn, |m| {
+                m.rpc().is_some_and(|r| {
+                    r.str("type") == Some("method") && r.str("from") != Some(MANAGER)
+                })
+            })
+            .iter()
+            .filter_map(|m| m.rpc().cloned())
+            .collect()
+    }
+
+    /// The one call `client` received.
+    pub(crate) fn one_call(&mut self, client: &Client) -> Rpc {
+        let mut calls = self.calls(client);
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        calls.remove(0)
+    }
+
+    /// Answer `call` as hypha-rpc does: `<session>.<kind>` sent to its `from`.
+    pub(crate) fn answer(&mut self, client: &Client, call: &Rpc, kind: &str, value: Value) {
+        let to = call.str("from").expect("a stamped from").to_owned();
+        let session = call.str("session").expect("a session").to_owned();
+        self.h.send_raw(
+            client,
+            vec![
+                ("type", "method".into()),
+                ("to", to.into()),
+                ("method", format!("{session}.{kind}").into()),
+            ],
+            Some(Value::Map(vec![("args".into(), Value::Array(vec![value]))])),
+        );
+        self.drive();
+    }
+
+    /// Nothing of the finished requests is left in the Router: no exchange, no peer session, no
+    /// cross-workspace link, no remembered root call. `clients` WebSocket clients are connected.
+    pub(crate) fn assert_nothing_left(&self, clients: usize) {
+        assert_eq!(self.router.http_in_flight(), 0, "exchanges left");
+        assert_eq!(self.router.open_connections(), clients, "sessions left");
+        assert_eq!(self.router.cross_linked_connections(), 0, "links left");
+        assert_eq!(self.router.root_calls_remembered(), 0, "root calls left");
+    }
+
+    pub(crate) fn resolve(&mut self, client: &Client, call: &Rpc, value: Value) {
+        self.answer(client, call, "resolve", value);
+    }
+
+    /// Answer the manager's questions with [`descriptor`]; how many were asked.
+    pub(crate) fn describe(&mut self) -> usize {
+        let n = self.h.serve_asks().len();
+        self.drive();
+        n
     }
 }

@@ -7,6 +7,7 @@
 import { HttpExchanges } from "./http-exchanges.js";
 import { listenDeno } from "./listen-deno.js";
 import { listenNode } from "./listen-node.js";
+import { RootCalls } from "./root-calls.js";
 import { loadHyphaServer } from "./wasm.js";
 
 const isDeno = typeof Deno !== "undefined" && typeof Deno.serve === "function";
@@ -37,7 +38,9 @@ export class DenoWebSocketServer {
     const secure = parsed.protocol === "wss:" || parsed.protocol === "https:";
     this.port = parsed.port ? Number(parsed.port) : secure ? 443 : 80;
     this.options = options;
-    this._exchanges = new HttpExchanges(hub.server);
+    let rootCalls = null;
+    this._exchanges = new HttpExchanges(hub.server, (call) => rootCalls.take(call));
+    rootCalls = new RootCalls(hub, this._exchanges);
     const listen = isDeno ? listenDeno : listenNode;
     this._listener = listen({ host: this.host, port: this.port, hub, exchanges: this._exchanges });
     this._closed = null;

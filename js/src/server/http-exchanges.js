@@ -68,9 +68,14 @@ function concat(chunks) {
 }
 
 export class HttpExchanges {
-  /** @param server the wasm HyphaServer (server-mode build) */
-  constructor(server) {
+  /**
+   * @param server the wasm HyphaServer (server-mode build)
+   * @param onCall takes the Router's calls to root's own functions (`{type: "call"}`), which it
+   *   answers with `server.httpLocal`
+   */
+  constructor(server, onCall) {
     this.server = server;
+    this.onCall = onCall;
     this.nextId = 1;
     /** id → sink `{head(status, headers), body(chunk, drained), end(), abort()}` */
     this.open = new Map();
@@ -127,6 +132,10 @@ export class HttpExchanges {
   }
 
   _output(output) {
+    if (output.type === "call") {
+      this.onCall(output);
+      return;
+    }
     const sink = this.open.get(output.id);
     if (!sink) return;
     switch (output.type) {

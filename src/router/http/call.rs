@@ -282,7 +282,7 @@ impl Router {
                     return self.respond_value(now, id, body);
                 }
                 let (target, method) = self.function_address(found, service)?;
-                self.send_call(now, id, &target.to_string(), &method, args)
+                self.call_function(now, id, &target, &method, args)
             }
             AfterDescribe::Asgi => self.asgi_serve(now, id, service, descriptor),
             AfterDescribe::Functions => self.functions_call(now, id, service, descriptor),
@@ -406,7 +406,14 @@ impl Router {
         self.on_reply(now, id, reply, size, &from);
     }
 
-    fn on_reply(&mut self, now: Timestamp, id: HttpId, reply: Reply, size: usize, from: &str) {
+    pub(super) fn on_reply(
+        &mut self,
+        now: Timestamp,
+        id: HttpId,
+        reply: Reply,
+        size: usize,
+        from: &str,
+    ) {
         let Some(exchange) = self.http.exchanges.get_mut(&id) else {
             return;
         };

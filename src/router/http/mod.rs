@@ -17,6 +17,7 @@ mod app;
 mod cache;
 mod call;
 mod descriptors;
+mod local;
 mod rpc;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -75,6 +76,8 @@ enum Stage {
     RpcStream(rpc::Stream),
     /// hypha-rpc's HTTP transport: a message for the stream on this connection (`POST /rpc`).
     RpcPost(ConnId),
+    /// A call to one of root's functions, run by the driver (`local.rs`).
+    Local(local::Local),
     /// Answered; about to be forgotten.
     Done,
 }
@@ -157,6 +160,8 @@ pub(crate) struct HttpState {
     /// Frames for HTTP peers, read after the input that produced them.
     pub(super) inbox: VecDeque<(ConnId, crate::wire::Envelope)>,
     outputs: VecDeque<HttpOutput>,
+    /// Calls for the driver to run in-process (`local.rs`).
+    outputs_local: VecDeque<crate::http::LocalCall>,
     next_seq: u64,
     limiter: RateLimiter,
     metrics: Metrics,
@@ -401,6 +406,17 @@ impl Router {
                 break;
             }
             self.http.deadlines.remove(&(at, id));
+            if self
+                .http
+                .exchanges
+                .get(&id)
+                .is_some_and(|e| matches!(e.stage, Stage::Local(_)))
+            {
+                // Running in this process, root's function is as alive as the Router: like a
+                // provider's heartbeats over the wire, its deadline only moves on.
+                self.arm(now, id);
+                continue;
+            }
             let failure = Failure::new(504, "the provider did not answer in time");
             self.fail(now, id, failure);
         }
