@@ -11,14 +11,18 @@ use hypha_core::http::{HttpId, LocalCall, LocalOutcome};
 use rmpv::Value;
 use serde_json::json;
 
-/// A server whose driver runs root's functions, with root providing public `calc` and
-/// protected `vault` in `default`, subscribed to departures.
+/// A server whose driver runs root's functions, with root providing public `calc` (its `add_two`
+/// takes the caller's context) and protected `vault` in `default`, subscribed to departures.
 fn with_local_root() -> (Http, Client) {
     let mut config = Config::new(URL, SECRET, 7);
     config.http.local_root_calls = true;
     let mut x = Http::with_config(config);
     let root = x.root("root", "default");
-    x.register(&root, service(&root, "calc", "public")).unwrap();
+    x.register(
+        &root,
+        context_service(&root, "calc", "public", json!(["add_two"])),
+    )
+    .unwrap();
     x.register(&root, service(&root, "vault", "protected"))
         .unwrap();
     x.subscribe(&root, &["client_disconnected"]);
@@ -67,8 +71,9 @@ fn roots_function_runs_in_the_driver_with_the_callers_context() {
     assert_eq!(context["ws"], "ws-anonymous");
     assert_eq!(context["type"], "method");
     assert_eq!(context["method"], "services.calc.add");
-    assert_eq!(context["user"]["id"], "anonymouz-http");
     assert!(context["session"].as_str().is_some_and(|s| !s.is_empty()));
+    // `add` does not take the context: as on the wire, the caller's `user` map is not sent.
+    assert!(context.get("user").is_none(), "{context}");
     x.assert_waiting(id);
 
     answer(&mut x, id, resolved(5.into()));
@@ -79,6 +84,18 @@ fn roots_function_runs_in_the_driver_with_the_callers_context() {
     // Root's client kept nothing for the caller: no departure notice to process.
     x.advance(1100);
     assert_eq!(x.take_departures(&root), Vec::<serde_json::Value>::new());
+}
+
+#[test]
+fn a_function_that_takes_the_context_gets_the_callers_user() {
+    let (mut x, _root) = with_local_root();
+    let id = x.get("/default/services/calc/add_two");
+    x.describe();
+    let context = js(&one_local(&mut x, id).context);
+    assert_eq!(context["user"]["id"], "anonymouz-http", "{context}");
+    assert_eq!(context["user"]["is_anonymous"], true, "{context}");
+    answer(&mut x, id, resolved(Value::Nil));
+    assert_eq!(x.resp(id).text(), "null");
 }
 
 #[test]

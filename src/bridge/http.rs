@@ -16,7 +16,9 @@ use super::server::{drive, HyphaServer};
 impl HyphaServer {
     /// Where HTTP response parts go: `onHttp({type: "head", id, status, headers: [[name,
     /// value], ...]} | {type: "body", id, chunk: Uint8Array} | {type: "end", id} | {type:
-    /// "abort", id})`. After writing a body chunk, report it with `httpDrained(id)`.
+    /// "abort", id})`, or a whole answer at once, `{type: "complete", id, status, headers,
+    /// body?: Uint8Array}`. After writing a body chunk (not a complete answer's), report it with
+    /// `httpDrained(id)`. Calls to root's functions come the same way (`httpLocal`).
     #[wasm_bindgen(js_name = setHttpHandler)]
     pub fn set_http_handler(&self, on_http: Function) {
         self.inner.borrow_mut().on_http = Some(on_http);
@@ -155,8 +157,75 @@ pub(super) fn configure(config: &mut crate::Config, options: &JsValue) -> Result
     Ok(())
 }
 
+/// The objects `onHttp` receives for `outputs`, in order. A whole answer (its head, at most one
+/// body chunk and its end, one after the other: every answer but a stream) is one `{type:
+/// "complete", id, status, headers, body?}`: one object and one call into JS instead of three.
+pub(super) fn coalesce(outputs: Vec<HttpOutput>) -> Vec<JsValue> {
+    let mut objects = Vec::with_capacity(outputs.len());
+    let mut outputs = outputs.into_iter().peekable();
+    while let Some(output) = outputs.next() {
+        let HttpOutput::Head {
+            id,
+            status,
+            headers,
+        } = output
+        else {
+            objects.push(http_output_to_js(output));
+            continue;
+        };
+        let body = match outputs.peek() {
+            Some(HttpOutput::Body { id: of, .. }) if *of == id => match outputs.next() {
+                Some(HttpOutput::Body { chunk, .. }) => Some(chunk),
+                _ => None,
+            },
+            _ => None,
+        };
+        if matches!(outputs.peek(), Some(HttpOutput::End { id: of }) if *of == id) {
+            outputs.next();
+            objects.push(complete_to_js(id, status, headers, body));
+            continue;
+        }
+        objects.push(http_output_to_js(HttpOutput::Head {
+            id,
+            status,
+            headers,
+        }));
+        if let Some(chunk) = body {
+            objects.push(http_output_to_js(HttpOutput::Body { id, chunk }));
+        }
+    }
+    objects
+}
+
+fn headers_to_js(headers: Vec<(String, String)>) -> Array {
+    headers
+        .into_iter()
+        .map(|(name, value)| Array::of2(&name.into(), &value.into()))
+        .collect()
+}
+
+fn complete_to_js(
+    id: HttpId,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+) -> JsValue {
+    let object = Object::new();
+    let set = |key: &str, value: &JsValue| {
+        let _ = js_sys::Reflect::set(&object, &key.into(), value);
+    };
+    set("type", &"complete".into());
+    set("id", &JsValue::from(id.0 as f64));
+    set("status", &JsValue::from(status));
+    set("headers", &headers_to_js(headers));
+    if let Some(chunk) = body {
+        set("body", &Uint8Array::from(chunk.as_slice()));
+    }
+    object.into()
+}
+
 /// An HTTP output as the object `onHttp` receives.
-pub(super) fn http_output_to_js(output: HttpOutput) -> JsValue {
+fn http_output_to_js(output: HttpOutput) -> JsValue {
     let object = Object::new();
     let set = |key: &str, value: &JsValue| {
         let _ = js_sys::Reflect::set(&object, &key.into(), value);
@@ -168,11 +237,7 @@ pub(super) fn http_output_to_js(output: HttpOutput) -> JsValue {
             headers,
         } => {
             set("status", &JsValue::from(status));
-            let pairs: Array = headers
-                .into_iter()
-                .map(|(name, value)| Array::of2(&name.into(), &value.into()))
-                .collect();
-            set("headers", &pairs);
+            set("headers", &headers_to_js(headers));
             ("head", id)
         }
         HttpOutput::Body { id, chunk } => {

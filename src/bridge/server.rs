@@ -354,8 +354,8 @@ fn deliver(outputs: Outputs) {
     }
     #[cfg(feature = "http")]
     if let Some(f) = &outputs.on_http {
-        for output in outputs.http {
-            let _ = f.call1(&JsValue::NULL, &super::http::http_output_to_js(output));
+        for output in super::http::coalesce(outputs.http) {
+            let _ = f.call1(&JsValue::NULL, &output);
         }
         for call in outputs.local {
             let _ = f.call1(&JsValue::NULL, &super::http::local_call_to_js(call));

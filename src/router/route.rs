@@ -173,7 +173,13 @@ impl Router {
         if envelope.str("type") != Some("method") {
             return true;
         }
-        let method = envelope.str("method").unwrap_or_default();
+        self.function_reads_user(addr, envelope.str("method").unwrap_or_default())
+    }
+
+    /// True if a call of `method` at `addr` hands the function the caller's context (with its
+    /// `user` map): a service function that asks for it, or a member of a service the registry
+    /// does not know.
+    pub(super) fn function_reads_user(&self, addr: &ClientAddr, method: &str) -> bool {
         let Some((service, function)) = service_call(method) else {
             return false;
         };

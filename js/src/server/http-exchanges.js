@@ -139,6 +139,13 @@ export class HttpExchanges {
     const sink = this.open.get(output.id);
     if (!sink) return;
     switch (output.type) {
+      case "complete":
+        // A whole answer: head, body and end in one (no credit to pay: it is over).
+        this.open.delete(output.id);
+        sink.head(output.status, output.headers);
+        if (output.body) sink.body(output.body, () => {});
+        sink.end();
+        break;
       case "head":
         sink.head(output.status, output.headers);
         break;

@@ -67,6 +67,8 @@ export class RootCalls {
   constructor(hub, exchanges) {
     this.hub = hub;
     this.exchanges = exchanges;
+    /** function → its parameter names (hypha-rpc parses the source on every call). */
+    this.parameterNames = new WeakMap();
   }
 
   /** Run (or decline) `call` `{id, method, context, args, withKwargs}`, outside the Router's delivery. */
@@ -101,9 +103,7 @@ export class RootCalls {
     if (call.withKwargs && args.length > 0) {
       const kwargs = args.pop();
       if (typeof kwargs === "object" && kwargs !== null) {
-        args = support.paramNames(fn)
-          .filter((name) => name !== "context")
-          .map((name) => kwargs[name]);
+        args = this._parameters(fn, support.paramNames).map((name) => kwargs[name]);
       } else {
         args.push(kwargs);
       }
@@ -136,6 +136,16 @@ export class RootCalls {
     } catch (error) {
       this._answer(id, "reject", errorValue(error));
     }
+  }
+
+  /** hypha-rpc's parameter names of `fn`, `context` aside (read from its source once). */
+  _parameters(fn, paramNames) {
+    let names = this.parameterNames.get(fn);
+    if (!names) {
+      names = paramNames(fn).filter((name) => name !== "context");
+      this.parameterNames.set(fn, names);
+    }
+    return names;
   }
 
   /** What this path runs exactly as root's hypha-rpc would; the rest goes over the wire. */

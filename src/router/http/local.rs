@@ -82,6 +82,8 @@ impl Router {
         if !self.runs_locally(id, target, method, &call_args) {
             return self.send_call(now, id, &target.to_string(), method, call_args);
         }
+        // The caller's `user` map only for a function that takes the context, as on the wire.
+        let reads_user = self.function_reads_user(target, method);
         let exchange = self
             .http
             .exchanges
@@ -90,7 +92,13 @@ impl Router {
         let to = target.text();
         let session = exchange.new_session(&to);
         let (args, with_kwargs) = call_args.into_wire();
-        let context = local_context(self.sessions.get(&exchange.conn), &to, method, &session);
+        let context = local_context(
+            self.sessions.get(&exchange.conn),
+            &to,
+            method,
+            &session,
+            reads_user,
+        );
         self.http.outputs_local.push_back(LocalCall {
             id,
             method: method.to_owned(),
@@ -184,20 +192,29 @@ impl Router {
 }
 
 /// The context root's hypha-rpc builds for a call from the exchange's peer: the stamped fields
-/// of the frame the wire path would send.
-fn local_context(peer: Option<&Session>, to: &str, method: &str, session: &str) -> Value {
+/// of the frame the wire path would send (`user` only where that frame would carry it).
+fn local_context(
+    peer: Option<&Session>,
+    to: &str,
+    method: &str,
+    session: &str,
+    with_user: bool,
+) -> Value {
     let from = peer.map(|s| s.addr.text()).unwrap_or_default();
     let ws = peer.map(|s| s.addr.workspace.as_str()).unwrap_or_default();
-    let user = peer.map(|s| s.user_value.clone()).unwrap_or(Value::Nil);
-    Value::Map(vec![
+    let mut context = vec![
         ("type".into(), "method".into()),
         ("from".into(), from.into()),
         ("to".into(), to.into()),
         ("method".into(), method.into()),
         ("session".into(), session.into()),
         ("ws".into(), ws.into()),
-        ("user".into(), user),
-    ])
+    ];
+    if with_user {
+        let user = peer.map(|s| s.user_value.clone()).unwrap_or(Value::Nil);
+        context.push(("user".into(), user));
+    }
+    Value::Map(context)
 }
 
 #[cfg(test)]
