@@ -154,8 +154,12 @@ export interface HyphaCoreConfig {
   WebSocketClass?: unknown;
   /** Where the server-mode .wasm comes from if not next to its module (as `wasm`). */
   serverWasm?: string | GlobalInstance<"URL"> | ArrayBuffer | ArrayBufferView | WebAssemblyModule;
-  /** Server mode's HTTP API limits (the native server's `--max-body`, `--allow-origin`, `--rate-limit`, `--rate-burst`). */
-  http?: { maxBody?: number; allowOrigins?: string[]; rateLimit?: number; rateBurst?: number };
+  /**
+   * Server mode's HTTP API limits (the native server's `--max-body`, `--allow-origin`,
+   * `--rate-limit`, `--rate-burst`). `localRootCalls: false` sends HTTP calls to root's own
+   * functions to root's client as frames instead of running them in-process (default: true).
+   */
+  http?: { maxBody?: number; allowOrigins?: string[]; rateLimit?: number; rateBurst?: number; localRootCalls?: boolean };
 }
 
 /** `start(config)`: accepted for compatibility and ignored; `workspace`/`client_id` throw. */
