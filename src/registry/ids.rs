@@ -103,6 +103,20 @@ impl ServiceId {
         }
     }
 
+    /// `ws/client:name`, as `to_string()` gives it, without the formatting machinery: the HTTP
+    /// API keys its descriptor cache with it on every call.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let (ws, client) = (&self.provider.workspace, &self.provider.client_id);
+        let mut text = String::with_capacity(ws.len() + client.len() + self.name.len() + 2);
+        text.push_str(ws);
+        text.push('/');
+        text.push_str(client);
+        text.push(':');
+        text.push_str(&self.name);
+        text
+    }
+
     /// The registry key prefix shared by every service of `provider`.
     pub(crate) fn prefix_of(provider: &ClientAddr) -> String {
         format!("{provider}:")
@@ -131,6 +145,13 @@ mod tests {
         let addr = ClientAddr::new("ws-user-1", "client-a");
         assert_eq!(addr.text(), addr.to_string());
         assert_eq!(addr.text(), "ws-user-1/client-a");
+    }
+
+    #[test]
+    fn a_service_id_as_text_is_its_display_form() {
+        let id = ServiceId::new(ClientAddr::new("ws-user-1", "client-a"), "calc");
+        assert_eq!(id.text(), id.to_string());
+        assert_eq!(id.text(), "ws-user-1/client-a:calc");
     }
 
     #[test]

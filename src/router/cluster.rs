@@ -270,11 +270,11 @@ impl Router {
         }
         let conn = self.remotes.allocate(server);
         self.remotes.managers.insert(addr, conn);
-        let session = Session {
-            addr: ClientAddr::new("*", manager_id),
-            user: User::remote(format!("{server}/{manager_id}")),
-            user_value: Value::Nil,
-        };
+        let session = Session::new(
+            ClientAddr::new("*", manager_id),
+            User::remote(format!("{server}/{manager_id}")),
+            Some(Value::Nil),
+        );
         self.sessions.insert(conn, session);
     }
 
@@ -313,11 +313,7 @@ impl Router {
             self.remotes.release(conn);
             return Err(e);
         }
-        let session = Session {
-            addr: client,
-            user,
-            user_value: Value::Nil,
-        };
+        let session = Session::new(client, user, Some(Value::Nil));
         self.sessions.insert(conn, session);
         Ok(())
     }
@@ -446,7 +442,7 @@ impl Router {
             }
             out.push(ClusterOut::ClientJoined {
                 client: session.addr.clone(),
-                user: session.user_value.clone(),
+                user: session.user_value().clone(),
                 reconnected: false,
             });
             for service in self.registry.services_of(&session.addr) {
@@ -597,11 +593,7 @@ impl Router {
         if self.remotes.adopted_sweep.is_none() {
             self.remotes.adopted_sweep = Some(now + self.adopted_idle_interval());
         }
-        let session = Session {
-            addr,
-            user: User::remote(user_id),
-            user_value: Value::Nil,
-        };
+        let session = Session::new(addr, User::remote(user_id), Some(Value::Nil));
         self.sessions.insert(conn, session);
         Some(conn)
     }

@@ -305,14 +305,8 @@ impl Router {
             user: user_value.clone(),
             reconnected: reconnecting,
         });
-        self.sessions.insert(
-            conn,
-            Session {
-                addr,
-                user,
-                user_value,
-            },
-        );
+        self.sessions
+            .insert(conn, Session::new(addr, user, Some(user_value)));
         Ok(())
     }
 

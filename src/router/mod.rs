@@ -130,8 +130,26 @@ pub enum Event {
 struct Session {
     addr: ClientAddr,
     user: User,
-    /// The `user` map stamped on every frame this connection sends, built once.
-    user_value: Value,
+    /// The `user` map stamped on the frames this connection sends, built once, when first
+    /// needed: an HTTP request whose call runs in-process without the context never needs it.
+    user_value: std::cell::OnceCell<Value>,
+}
+
+impl Session {
+    /// A session whose `user` map is `user_value`, or built from `user` when first needed.
+    fn new(addr: ClientAddr, user: User, user_value: Option<Value>) -> Self {
+        Self {
+            addr,
+            user,
+            user_value: user_value.map_or_else(std::cell::OnceCell::new, std::cell::OnceCell::from),
+        }
+    }
+
+    /// The `user` map stamped on this connection's frames.
+    fn user_value(&self) -> &Value {
+        self.user_value
+            .get_or_init(|| self.user.to_value(&self.addr.workspace))
+    }
 }
 
 /// The server state machine. See the module docs for the driving loop.

@@ -166,7 +166,7 @@ impl Router {
                 inner.set("from", session.addr.to_string().into());
                 inner.set("to", self.manager_addr.as_str().into());
                 inner.set("ws", session.addr.workspace.as_str().into());
-                inner.set("user", session.user_value.clone());
+                inner.set("user", session.user_value().clone());
                 self.manager_call(now, requester.conn, inner, depth + 1);
             }
         }

@@ -150,7 +150,7 @@ impl Router {
             Target::Manager | Target::Broadcast => true,
         };
         if stamp_user {
-            envelope.set("user", session.user_value.clone());
+            envelope.set("user", session.user_value().clone());
         } else {
             // Whatever the sender put there is not to be trusted, and the receiver does not
             // read it.
@@ -183,7 +183,7 @@ impl Router {
         let Some((service, function)) = service_call(method) else {
             return false;
         };
-        match self.registry.service_of(&addr.to_string(), service) {
+        match self.registry.service_of(&addr.text(), service) {
             Some(record) => record.require_context.wants(function),
             None => true,
         }
@@ -376,7 +376,7 @@ impl Router {
             // accepts only the providers its request waits on.
             return None;
         }
-        match self.registry.service_of(&target.to_string(), service) {
+        match self.registry.service_of(&target.text(), service) {
             Some(record) if record.usable_from(caller_ws) => None,
             Some(record) => Some(format!(
                 "Permission denied for service {}: it is protected and the caller is in workspace {caller_ws}",

@@ -164,7 +164,7 @@ impl Router {
         let user = self
             .sessions
             .get(&exchange.conn)
-            .map_or(Value::Nil, |s| s.user_value.clone());
+            .map_or(Value::Nil, |s| s.user_value().clone());
         vec![
             ("type".into(), "http".into()),
             (

@@ -221,7 +221,7 @@ impl Router {
         service: ServiceId,
         then: AfterDescribe,
     ) -> Result<(), Failure> {
-        if let Some(descriptor) = self.http.descriptors.get(&service.to_string()) {
+        if let Some(descriptor) = self.http.descriptors.get(&service.text()) {
             return self.described(now, id, &service, &descriptor, then);
         }
         let manager_addr = self.manager_addr.clone();
@@ -429,7 +429,7 @@ impl Router {
             ) => {
                 let descriptor = std::sync::Arc::new(descriptor);
                 self.http.descriptors.insert(
-                    &service.to_string(),
+                    &service.text(),
                     std::sync::Arc::clone(&descriptor),
                     size,
                     epoch,

@@ -211,7 +211,7 @@ fn local_context(
         ("ws".into(), ws.into()),
     ];
     if with_user {
-        let user = peer.map(|s| s.user_value.clone()).unwrap_or(Value::Nil);
+        let user = peer.map(|s| s.user_value().clone()).unwrap_or(Value::Nil);
         context.push(("user".into(), user));
     }
     Value::Map(context)

@@ -577,15 +577,9 @@ impl Router {
         let addr = ClientAddr::new(workspace, client_id);
         exchange.addr = Some(addr.clone());
         let conn = exchange.conn;
-        let user_value = user.to_value(&addr.workspace);
-        self.sessions.insert(
-            conn,
-            Session {
-                addr: addr.clone(),
-                user,
-                user_value,
-            },
-        );
+        // Its `user` map is built only if a frame or a context needs it.
+        self.sessions
+            .insert(conn, Session::new(addr.clone(), user, None));
         self.http.peers.insert(conn, id);
         Ok(addr)
     }
