@@ -25,10 +25,13 @@ impl HyphaServer {
     }
 
     /// A request arrived: `request` is `{method, path, query, headers: [[name, value], ...],
-    /// remote?}` (`path` percent-encoded, `query` without `?`). `id` is the driver's number for
-    /// it, unique while it is open.
+    /// remote?, complete?}` (`path` percent-encoded, `query` without `?`). `id` is the driver's
+    /// number for it, unique while it is open. `complete: true` says it has no body: it is
+    /// ended at once, with no `httpEnd` call (one crossing into the wasm per plain GET).
     #[wasm_bindgen(js_name = httpRequest)]
     pub fn http_request(&self, id: f64, request: JsValue) -> Result<(), JsValue> {
+        let complete = js_sys::Reflect::get(&request, &"complete".into())
+            .is_ok_and(|v| v.as_bool() == Some(true));
         let field = |key: &str| -> Result<String, JsValue> {
             get_string(&request, key)?.ok_or_else(|| {
                 bridge_error(ErrorCode::InvalidOption, &format!("{key} is required"))
@@ -57,7 +60,10 @@ impl HyphaServer {
         };
         let id = HttpId(id as u64);
         drive(&self.inner, |router, now| {
-            router.handle_http_request(now, id, request)
+            router.handle_http_request(now, id, request);
+            if complete {
+                router.handle_http_end(now, id);
+            }
         });
         Ok(())
     }

@@ -75,6 +75,8 @@ function serveHttp(request, url, info, exchanges) {
   };
   let id = 0;
   const remote = info && info.remoteAddr ? `${info.remoteAddr.hostname}:${info.remoteAddr.port}` : undefined;
+  // A request without a body (a plain GET) is handed over ended, in one call into the server.
+  const complete = request.body === null;
   id = exchanges.start(
     {
       method: request.method,
@@ -82,6 +84,7 @@ function serveHttp(request, url, info, exchanges) {
       query: url.search.slice(1),
       headers: [...request.headers],
       remote,
+      complete,
     },
     framedSink({
       complete(status, headers, body) {
@@ -115,7 +118,7 @@ function serveHttp(request, url, info, exchanges) {
   // only has the signal, which also fires after a complete response: cancel is a no-op then).
   if (info && info.completed) info.completed.catch(() => exchanges.cancel(id));
   else request.signal.addEventListener("abort", () => exchanges.cancel(id));
-  feedBody(request, id, exchanges);
+  if (!complete) feedBody(request, id, exchanges);
   return response;
 }
 
