@@ -29,6 +29,14 @@ fn with_local_root() -> (Http, Client) {
     (x, root)
 }
 
+/// GET `path`, and the one local call it made.
+fn get_local(x: &mut Http, path: &str) -> (HttpId, LocalCall) {
+    let id = x.get(path);
+    x.describe();
+    let call = one_local(x, id);
+    (id, call)
+}
+
 /// The one local call for request `id`.
 fn one_local(x: &mut Http, id: HttpId) -> LocalCall {
     let mut calls = x.local_calls();
@@ -89,9 +97,8 @@ fn roots_function_runs_in_the_driver_with_the_callers_context() {
 #[test]
 fn a_function_that_takes_the_context_gets_the_callers_user() {
     let (mut x, _root) = with_local_root();
-    let id = x.get("/default/services/calc/add_two");
-    x.describe();
-    let context = js(&one_local(&mut x, id).context);
+    let (id, call) = get_local(&mut x, "/default/services/calc/add_two");
+    let context = js(&call.context);
     assert_eq!(context["user"]["id"], "anonymouz-http", "{context}");
     assert_eq!(context["user"]["is_anonymous"], true, "{context}");
     answer(&mut x, id, resolved(Value::Nil));
@@ -109,9 +116,7 @@ fn a_thrown_error_maps_to_a_status_as_over_the_wire() {
         ),
         ("Error: boom", 500, "Error: boom"),
     ] {
-        let id = x.get("/default/services/calc/add?a=x");
-        x.describe();
-        one_local(&mut x, id);
+        let (id, _) = get_local(&mut x, "/default/services/calc/add?a=x");
         let error = mp(json!({"_rtype": "error", "_rvalue": thrown, "_rtrace": "at add"}));
         answer(&mut x, id, LocalOutcome::Rejected(error));
         assert_eq!(x.resp(id).assert_error(status), detail);
@@ -122,9 +127,7 @@ fn a_thrown_error_maps_to_a_status_as_over_the_wire() {
 #[test]
 fn a_declined_call_goes_to_root_as_a_frame_in_the_same_session() {
     let (mut x, root) = with_local_root();
-    let id = x.get("/default/services/calc/add?a=2&b=3");
-    x.describe();
-    let local = one_local(&mut x, id);
+    let (id, local) = get_local(&mut x, "/default/services/calc/add?a=2&b=3");
     answer(&mut x, id, LocalOutcome::Declined);
     let call = x.one_call(&root);
     assert_eq!(call.str("method"), Some("services.calc.add"));
@@ -144,9 +147,7 @@ fn a_kept_session_can_be_pulled_from_and_root_hears_when_the_caller_left() {
     // session of the caller: the stream pulls from it over the wire, which needs the caller's
     // link to root, and root must hear when the caller leaves, to drop the session.
     let (mut x, root) = with_local_root();
-    let id = x.get("/default/services/calc/add");
-    x.describe();
-    let local = one_local(&mut x, id);
+    let (id, local) = get_local(&mut x, "/default/services/calc/add");
     let session = js(&local.context)["session"].as_str().unwrap().to_owned();
     let peer = js(&local.context)["from"].as_str().unwrap().to_owned();
     let generator = mp(json!({
@@ -180,6 +181,15 @@ fn a_kept_session_can_be_pulled_from_and_root_hears_when_the_caller_left() {
     );
 }
 
+/// Request `id` (described) went to `provider` as a frame, not to the driver; answered.
+fn assert_over_the_wire(x: &mut Http, id: HttpId, provider: &Client) {
+    x.describe();
+    assert!(x.local_calls().is_empty());
+    let call = x.one_call(provider);
+    x.resolve(provider, &call, 1.into());
+    assert_eq!(x.resp(id).status, Some(200));
+}
+
 #[test]
 fn what_root_does_not_run_itself_goes_over_the_wire_or_is_refused() {
     let (mut x, root) = with_local_root();
@@ -187,22 +197,14 @@ fn what_root_does_not_run_itself_goes_over_the_wire_or_is_refused() {
     let p = x.user("alice", "p", "lab");
     x.register(&p, service(&p, "calc", "public")).unwrap();
     let id = x.get("/lab/services/calc/add?a=1");
-    x.describe();
-    assert!(x.local_calls().is_empty());
-    let call = x.one_call(&p);
-    x.resolve(&p, &call, 1.into());
-    assert_eq!(x.resp(id).status, Some(200));
+    assert_over_the_wire(&mut x, id, &p);
 
     // An argument hypha-rpc would decode into something else (a remote function).
     let id = x.post_json(
         "/default/services/calc/add",
         r#"{"f": {"_rtype": "method", "_rtarget": "x", "_rmethod": "m"}}"#,
     );
-    x.describe();
-    assert!(x.local_calls().is_empty());
-    let call = x.one_call(&root);
-    x.resolve(&root, &call, 1.into());
-    assert_eq!(x.resp(id).status, Some(200));
+    assert_over_the_wire(&mut x, id, &root);
 
     // Root's protected service, for an anonymous caller: refused before any call.
     let id = x.get("/default/services/vault/add");
@@ -216,19 +218,13 @@ fn what_root_does_not_run_itself_goes_over_the_wire_or_is_refused() {
     let root = x.root("root", "default");
     x.register(&root, service(&root, "calc", "public")).unwrap();
     let id = x.get("/default/services/calc/add?a=1");
-    x.describe();
-    assert!(x.local_calls().is_empty());
-    let call = x.one_call(&root);
-    x.resolve(&root, &call, 1.into());
-    assert_eq!(x.resp(id).status, Some(200));
+    assert_over_the_wire(&mut x, id, &root);
 }
 
 #[test]
 fn a_local_call_never_times_out_and_an_answer_after_the_client_left_is_dropped() {
     let (mut x, _root) = with_local_root();
-    let id = x.get("/default/services/calc/add");
-    x.describe();
-    one_local(&mut x, id);
+    let (id, _) = get_local(&mut x, "/default/services/calc/add");
     // Past the call timeout: in this process the function is as alive as the server.
     x.advance(120_000);
     x.assert_waiting(id);
