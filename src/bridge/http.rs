@@ -8,7 +8,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::http::{HttpId, HttpOutput, HttpRequest, LocalCall, LocalOutcome};
 
-use super::convert::{get_string, value_to_js};
+use rmpv::Value;
+
+use super::convert::get_string;
 use super::error::{bridge_error, ErrorCode};
 use super::server::{drive, HyphaServer};
 
@@ -16,9 +18,10 @@ use super::server::{drive, HyphaServer};
 impl HyphaServer {
     /// Where HTTP response parts go: `onHttp({type: "head", id, status, headers: [[name,
     /// value], ...]} | {type: "body", id, chunk: Uint8Array} | {type: "end", id} | {type:
-    /// "abort", id})`, or a whole answer at once, `{type: "complete", id, status, headers,
-    /// body?: Uint8Array}`. After writing a body chunk (not a complete answer's), report it with
-    /// `httpDrained(id)`. Calls to root's functions come the same way (`httpLocal`).
+    /// "abort", id})`, or a whole answer at once, `onHttp(1, bytes)` (msgpack `[id, status,
+    /// headers, body or nil]`). After writing a body chunk (not a whole answer's), report it
+    /// with `httpDrained(id)`. Calls to root's functions come as `onHttp(2, bytes)` (msgpack
+    /// `[id, method, context, args, withKwargs]`), answered with `httpLocal`.
     #[wasm_bindgen(js_name = setHttpHandler)]
     pub fn set_http_handler(&self, on_http: Function) {
         self.inner.borrow_mut().on_http = Some(on_http);
@@ -105,7 +108,7 @@ impl HyphaServer {
             value
                 .as_deref()
                 .map(crate::wire::decode_value)
-                .unwrap_or(Ok(rmpv::Value::Nil))
+                .unwrap_or(Ok(Value::Nil))
         };
         let outcome = match (outcome, decoded()) {
             ("decline", _) => LocalOutcome::Declined,
@@ -163,10 +166,25 @@ pub(super) fn configure(config: &mut crate::Config, options: &JsValue) -> Result
     Ok(())
 }
 
-/// The objects `onHttp` receives for `outputs`, in order. A whole answer (its head, at most one
-/// body chunk and its end, one after the other: every answer but a stream) is one `{type:
-/// "complete", id, status, headers, body?}`: one object and one call into JS instead of three.
-pub(super) fn coalesce(outputs: Vec<HttpOutput>) -> Vec<JsValue> {
+/// `onHttp`'s first argument for a whole answer, the second then being its msgpack bytes:
+/// `[id, status, [[name, value], ...], body or nil]`.
+pub(super) const PACKED_COMPLETE: u32 = 1;
+/// `onHttp`'s first argument for a call to run in-process, the second then being its msgpack
+/// bytes: `[id, method, context, args, withKwargs]`.
+pub(super) const PACKED_CALL: u32 = 2;
+
+/// What `onHttp` is called with: an object, or a kind and the msgpack bytes of what it carries.
+/// One crossing of bytes, decoded in JS, costs less than an object built from the wasm property
+/// by property (each property a call into JS, each key a string decoded).
+pub(super) enum ToJs {
+    Object(JsValue),
+    Packed(u32, Vec<u8>),
+}
+
+/// What `onHttp` receives for `outputs`, in order. A whole answer (its head, at most one body
+/// chunk and its end, one after the other: every answer but a stream) is one
+/// [`PACKED_COMPLETE`]: one call into JS instead of three.
+pub(super) fn coalesce(outputs: Vec<HttpOutput>) -> Vec<ToJs> {
     let mut objects = Vec::with_capacity(outputs.len());
     let mut outputs = outputs.into_iter().peekable();
     while let Some(output) = outputs.next() {
@@ -176,7 +194,7 @@ pub(super) fn coalesce(outputs: Vec<HttpOutput>) -> Vec<JsValue> {
             headers,
         } = output
         else {
-            objects.push(http_output_to_js(output));
+            objects.push(ToJs::Object(http_output_to_js(output)));
             continue;
         };
         let body = match outputs.peek() {
@@ -188,46 +206,54 @@ pub(super) fn coalesce(outputs: Vec<HttpOutput>) -> Vec<JsValue> {
         };
         if matches!(outputs.peek(), Some(HttpOutput::End { id: of }) if *of == id) {
             outputs.next();
-            objects.push(complete_to_js(id, status, headers, body));
+            objects.push(ToJs::Packed(
+                PACKED_COMPLETE,
+                complete_packed(id, status, headers, body),
+            ));
             continue;
         }
-        objects.push(http_output_to_js(HttpOutput::Head {
+        objects.push(ToJs::Object(http_output_to_js(HttpOutput::Head {
             id,
             status,
             headers,
-        }));
+        })));
         if let Some(chunk) = body {
-            objects.push(http_output_to_js(HttpOutput::Body { id, chunk }));
+            objects.push(ToJs::Object(http_output_to_js(HttpOutput::Body {
+                id,
+                chunk,
+            })));
         }
     }
     objects
 }
 
-fn headers_to_js(headers: Vec<(String, String)>) -> Array {
-    headers
-        .into_iter()
-        .map(|(name, value)| Array::of2(&name.into(), &value.into()))
-        .collect()
-}
-
-fn complete_to_js(
+fn complete_packed(
     id: HttpId,
     status: u16,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
-) -> JsValue {
-    let object = Object::new();
-    let set = |key: &str, value: &JsValue| {
-        let _ = js_sys::Reflect::set(&object, &key.into(), value);
-    };
-    set("type", &"complete".into());
-    set("id", &JsValue::from(id.0 as f64));
-    set("status", &JsValue::from(status));
-    set("headers", &headers_to_js(headers));
-    if let Some(chunk) = body {
-        set("body", &Uint8Array::from(chunk.as_slice()));
-    }
-    object.into()
+) -> Vec<u8> {
+    let headers = headers
+        .into_iter()
+        .map(|(name, value)| Value::Array(vec![name.into(), value.into()]))
+        .collect();
+    crate::wire::encode_value(&Value::Array(vec![
+        id.0.into(),
+        status.into(),
+        Value::Array(headers),
+        body.map_or(Value::Nil, Value::Binary),
+    ]))
+}
+
+/// A call to run in-process, as [`PACKED_CALL`] bytes.
+pub(super) fn local_call_packed(call: LocalCall) -> Vec<u8> {
+    crate::wire::encode_value(&Value::Array(vec![
+        call.id.0.into(),
+        call.method.into(),
+        call.context,
+        Value::Array(call.args),
+        call.with_kwargs.into(),
+    ]))
 }
 
 /// An HTTP output as the object `onHttp` receives.
@@ -258,19 +284,9 @@ fn http_output_to_js(output: HttpOutput) -> JsValue {
     object.into()
 }
 
-/// A call to run in-process as the object `onHttp` receives: `{type: "call", id, method,
-/// context, args, withKwargs}`.
-pub(super) fn local_call_to_js(call: LocalCall) -> JsValue {
-    let object = Object::new();
-    let set = |key: &str, value: &JsValue| {
-        let _ = js_sys::Reflect::set(&object, &key.into(), value);
-    };
-    set("type", &"call".into());
-    set("id", &JsValue::from(call.id.0 as f64));
-    set("method", &call.method.into());
-    set("context", &value_to_js(&call.context));
-    let args: Array = call.args.iter().map(value_to_js).collect();
-    set("args", &args);
-    set("withKwargs", &call.with_kwargs.into());
-    object.into()
+fn headers_to_js(headers: Vec<(String, String)>) -> Array {
+    headers
+        .into_iter()
+        .map(|(name, value)| Array::of2(&name.into(), &value.into()))
+        .collect()
 }

@@ -354,11 +354,23 @@ fn deliver(outputs: Outputs) {
     }
     #[cfg(feature = "http")]
     if let Some(f) = &outputs.on_http {
+        let packed = |kind: u32, bytes: Vec<u8>| {
+            let bytes = Uint8Array::from(bytes.as_slice());
+            let _ = f.call2(&JsValue::NULL, &JsValue::from(kind), &bytes);
+        };
         for output in super::http::coalesce(outputs.http) {
-            let _ = f.call1(&JsValue::NULL, &output);
+            match output {
+                super::http::ToJs::Object(object) => {
+                    let _ = f.call1(&JsValue::NULL, &object);
+                }
+                super::http::ToJs::Packed(kind, bytes) => packed(kind, bytes),
+            }
         }
         for call in outputs.local {
-            let _ = f.call1(&JsValue::NULL, &super::http::local_call_to_js(call));
+            packed(
+                super::http::PACKED_CALL,
+                super::http::local_call_packed(call),
+            );
         }
     }
 }

@@ -2,6 +2,13 @@
 // the head and body, and hands its response parts to the request's sink. The runtime drivers
 // only adapt their request and response objects to `start()` and a sink.
 
+import { Decoder } from "@msgpack/msgpack";
+
+/** `onHttp(kind, bytes)` kinds (src/bridge/http.rs): a whole answer, a call to run in-process. */
+const PACKED_COMPLETE = 1;
+const PACKED_CALL = 2;
+const decoder = new Decoder();
+
 /** Statuses whose responses carry no body. */
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
@@ -70,8 +77,8 @@ function concat(chunks) {
 export class HttpExchanges {
   /**
    * @param server the wasm HyphaServer (server-mode build)
-   * @param onCall takes the Router's calls to root's own functions (`{type: "call"}`), which it
-   *   answers with `server.httpLocal`
+   * @param onCall takes the Router's calls to root's own functions (`{id, method, context, args,
+   *   withKwargs}`), which it answers with `server.httpLocal`
    */
   constructor(server, onCall) {
     this.server = server;
@@ -79,7 +86,7 @@ export class HttpExchanges {
     this.nextId = 1;
     /** id → sink `{head(status, headers), body(chunk, drained), end(), abort()}` */
     this.open = new Map();
-    server.setHttpHandler((output) => this._output(output));
+    server.setHttpHandler((output, packed) => (packed ? this._packed(output, packed) : this._output(output)));
   }
 
   /**
@@ -131,21 +138,28 @@ export class HttpExchanges {
     }
   }
 
-  _output(output) {
-    if (output.type === "call") {
-      this.onCall(output);
+  /** A whole answer or a call to run in-process, as msgpack `bytes` (decoded in one go). */
+  _packed(kind, bytes) {
+    if (kind === PACKED_CALL) {
+      const [id, method, context, args, withKwargs] = decoder.decode(bytes);
+      this.onCall({ id, method, context, args, withKwargs });
       return;
     }
+    if (kind !== PACKED_COMPLETE) return;
+    const [id, status, headers, body] = decoder.decode(bytes);
+    const sink = this.open.get(id);
+    if (!sink) return;
+    // Head, body and end in one (no credit to pay: the answer is over).
+    this.open.delete(id);
+    sink.head(status, headers);
+    if (body) sink.body(body, () => {});
+    sink.end();
+  }
+
+  _output(output) {
     const sink = this.open.get(output.id);
     if (!sink) return;
     switch (output.type) {
-      case "complete":
-        // A whole answer: head, body and end in one (no credit to pay: it is over).
-        this.open.delete(output.id);
-        sink.head(output.status, output.headers);
-        if (output.body) sink.body(output.body, () => {});
-        sink.end();
-        break;
       case "head":
         sink.head(output.status, output.headers);
         break;
