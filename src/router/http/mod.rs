@@ -10,6 +10,7 @@
 //! - `mod.rs`: the state, the inputs (`handle_http_*`), identity, writing and finishing;
 //! - `answers.rs`: the routes that need no peer (health, metrics, listings, info);
 //! - `call.rs`: service calls, descriptors, results and generator streams;
+//! - `local.rs`: calls to root's own functions, handed to a driver that runs them in-process;
 //! - `app.rs`: ASGI and functions apps.
 
 mod answers;
