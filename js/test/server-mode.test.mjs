@@ -219,6 +219,22 @@ describe("server mode: root's own functions answer HTTP callers in-process", () 
     assert.deepEqual(outcomes, ["resolve", "reject", "resolve+session", "decline"]);
   });
 
+  it("answers even when running the function fails before the call", T, async () => {
+    // hypha-rpc reads keyword names from the function's source; a function whose source cannot
+    // be read fails there, and the caller must get that failure, not wait for good.
+    const unreadable = (a) => a;
+    unreadable.toString = () => {
+      throw new Error("no source");
+    };
+    for (const hc of [local, wire]) await hc.api.registerService({ id: "odd", config: { visibility: "public" }, unreadable });
+    const call = async (hc) => {
+      const r = await fetch(`${hc.url}/default/services/odd/unreadable?a=1`);
+      return [r.status, await r.text()];
+    };
+    assert.deepEqual(await call(local), [500, '{"detail":"Error: no source","success":false}']);
+    assert.deepEqual(await call(local), await call(wire));
+  });
+
   it("keeps nothing in root's client once the requests ended", T, async () => {
     const rpc = local.api.rpc;
     const sessions = () => Object.keys(rpc._object_store).length;

@@ -1,5 +1,5 @@
-// HTTP calls to root's own service functions, run in this process (the Router's `{type:
-// "call"}` outputs; src/router/http/local.rs). Over the wire each such call cost a frame into
+// HTTP calls to root's own service functions, run in this process (the Router's `onHttp(2,
+// bytes)` outputs, decoded by http-exchanges.js; src/router/http/local.rs). Over the wire each such call cost a frame into
 // root's hypha-rpc client, its answer back, and a `client_disconnected` notice when the request
 // ended; here the function is called directly, as root's hypha-rpc would call it:
 //
@@ -73,7 +73,9 @@ export class RootCalls {
 
   /** Run (or decline) `call` `{id, method, context, args, withKwargs}`, outside the Router's delivery. */
   take(call) {
-    queueMicrotask(() => this._run(call));
+    // Whatever fails answers the call (a local call has no deadline: unanswered, it would wait
+    // for good); an answer after one already went is ignored by the Router.
+    queueMicrotask(() => this._run(call).catch((error) => this._answer(call.id, "reject", errorValue(error))));
   }
 
   _answer(id, outcome, value, keptSession = false) {
