@@ -313,13 +313,17 @@ fn settle(cell: &Rc<RefCell<Inner>>, now: Timestamp) {
 /// for an earlier moment stays: it wakes the Router early once (nothing is due, and the step
 /// re-arms for the real deadline), which costs less than clearing and setting a timer on every
 /// step while deadlines only move later, as they do under HTTP load (each request pushes its
-/// own). With nothing left to wait for, the timer is cleared, so an idle process can exit.
+/// own). A timer whose deadline went away (the request was answered) stays too, for the same
+/// reason: a server answering one request at a time would otherwise clear its timer after each
+/// answer and set a new one for the next request. Such a timer fires once, finds nothing due and
+/// is not re-armed, so an idle process can still exit (at the latest when it fires; `close()`
+/// clears it at once).
 fn rearm(cell: &Rc<RefCell<Inner>>, inner: &mut Inner, now: Timestamp) {
     let next = inner.router.poll_timeout();
     let keep = match (inner.armed_for, next) {
         (Some(armed), Some(next)) => armed <= next,
-        (None, None) => true,
-        _ => false,
+        (_, None) => true,
+        (None, Some(_)) => false,
     };
     if keep {
         return;
