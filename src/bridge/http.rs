@@ -10,7 +10,6 @@ use crate::http::{HttpId, HttpOutput, HttpRequest, LocalCall, LocalOutcome};
 
 use rmpv::Value;
 
-use super::convert::get_string;
 use super::error::{bridge_error, ErrorCode};
 use super::server::{drive, HyphaServer};
 
@@ -27,40 +26,16 @@ impl HyphaServer {
         self.inner.borrow_mut().on_http = Some(on_http);
     }
 
-    /// A request arrived: `request` is `{method, path, query, headers: [[name, value], ...],
-    /// remote?, complete?}` (`path` percent-encoded, `query` without `?`). `id` is the driver's
-    /// number for it, unique while it is open. `complete: true` says it has no body: it is
-    /// ended at once, with no `httpEnd` call (one crossing into the wasm per plain GET).
+    /// A request arrived: `head` is msgpack `[method, path, query, [name, value, name, value,
+    /// ...], remote or nil, complete]` (`path` percent-encoded, `query` without `?`), packed by
+    /// the driver in one go: reading a JS object field by field from here crossed into JS twice
+    /// per string. `id` is the driver's number for it, unique while it is open. `complete: true`
+    /// says it has no body: it is ended at once, with no `httpEnd` call (one crossing into the
+    /// wasm per plain GET).
     #[wasm_bindgen(js_name = httpRequest)]
-    pub fn http_request(&self, id: f64, request: JsValue) -> Result<(), JsValue> {
-        let complete = js_sys::Reflect::get(&request, &"complete".into())
-            .is_ok_and(|v| v.as_bool() == Some(true));
-        let field = |key: &str| -> Result<String, JsValue> {
-            get_string(&request, key)?.ok_or_else(|| {
-                bridge_error(ErrorCode::InvalidOption, &format!("{key} is required"))
-            })
-        };
-        let headers = js_sys::Reflect::get(&request, &"headers".into())?;
-        let headers = if Array::is_array(&headers) {
-            Array::from(&headers)
-                .iter()
-                .filter_map(|pair| {
-                    let pair = Array::from(&pair);
-                    let name = pair.get(0).as_string()?.to_ascii_lowercase();
-                    let value = pair.get(1).as_string()?;
-                    Some((name, value.into_bytes()))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let request = HttpRequest {
-            method: field("method")?.to_ascii_uppercase(),
-            path: field("path")?,
-            query: get_string(&request, "query")?.unwrap_or_default(),
-            headers,
-            remote: get_string(&request, "remote")?,
-        };
+    pub fn http_request(&self, id: f64, head: &[u8]) -> Result<(), JsValue> {
+        let (request, complete) = request_from_head(head)
+            .map_err(|detail| bridge_error(ErrorCode::InvalidOption, &detail))?;
         let id = HttpId(id as u64);
         drive(&self.inner, |router, now| {
             router.handle_http_request(now, id, request);
@@ -132,6 +107,45 @@ impl HyphaServer {
             router.handle_http_cancel(now, id)
         });
     }
+}
+
+/// The request in `head` (see [`HyphaServer::http_request`]) and whether it is complete.
+fn request_from_head(head: &[u8]) -> Result<(HttpRequest, bool), String> {
+    let Ok(Value::Array(fields)) = crate::wire::decode_value(head) else {
+        return Err("a request head is a msgpack array".to_owned());
+    };
+    let [method, path, query, headers, remote, complete] =
+        <[Value; 6]>::try_from(fields).map_err(|_| "a request head has six fields".to_owned())?;
+    let text = |value: Value, what: &str| match value {
+        Value::String(s) => s.into_str().ok_or_else(|| format!("{what} is not UTF-8")),
+        _ => Err(format!("{what} must be a string")),
+    };
+    let Value::Array(flat) = headers else {
+        return Err("headers must be an array".to_owned());
+    };
+    if flat.len() % 2 != 0 {
+        return Err("headers must be name, value pairs".to_owned());
+    }
+    let mut pairs = Vec::with_capacity(flat.len() / 2);
+    let mut flat = flat.into_iter();
+    while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
+        let mut name = text(name, "a header name")?;
+        name.make_ascii_lowercase();
+        pairs.push((name, text(value, "a header value")?.into_bytes()));
+    }
+    let mut method = text(method, "method")?;
+    method.make_ascii_uppercase();
+    let request = HttpRequest {
+        method,
+        path: text(path, "path")?,
+        query: text(query, "query")?,
+        headers: pairs,
+        remote: match remote {
+            Value::Nil => None,
+            remote => Some(text(remote, "remote")?),
+        },
+    };
+    Ok((request, complete.as_bool() == Some(true)))
 }
 
 /// Apply `options.http` (`{maxBody?, allowOrigins?, rateLimit?, rateBurst?}`, as the native

@@ -2,12 +2,14 @@
 // the head and body, and hands its response parts to the request's sink. The runtime drivers
 // only adapt their request and response objects to `start()` and a sink.
 
-import { Decoder } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "@msgpack/msgpack";
 
 /** `onHttp(kind, bytes)` kinds (src/bridge/http.rs): a whole answer, a call to run in-process. */
 const PACKED_COMPLETE = 1;
 const PACKED_CALL = 2;
 const decoder = new Decoder();
+/** Packs request heads; its buffer is reused (the wasm copies a head before anything else runs). */
+const encoder = new Encoder();
 
 /** Statuses whose responses carry no body. */
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
@@ -90,8 +92,9 @@ export class HttpExchanges {
   }
 
   /**
-   * A request arrived: `request` `{method, path, query, headers: [[name, value]], remote}`.
-   * Returns its id; feed its body with `body()` and `end()`.
+   * A request arrived: `request` `{method, path, query, headers: [name, value, name, value, ...],
+   * remote, complete}` (`complete`: it has no body). Returns its id; feed a body with `body()`
+   * and `end()`.
    */
   start(request, sink) {
     const id = this.nextId++;
@@ -102,7 +105,11 @@ export class HttpExchanges {
       return id;
     }
     this.open.set(id, sink);
-    this.server.httpRequest(id, request);
+    const { method, path, query, headers, remote, complete } = request;
+    this.server.httpRequest(
+      id,
+      encoder.encodeSharedRef([method, path, query || "", headers, remote ?? null, complete === true]),
+    );
     return id;
   }
 

@@ -77,12 +77,14 @@ function serveHttp(request, url, info, exchanges) {
   const remote = info && info.remoteAddr ? `${info.remoteAddr.hostname}:${info.remoteAddr.port}` : undefined;
   // A request without a body (a plain GET) is handed over ended, in one call into the server.
   const complete = request.body === null;
+  const headers = [];
+  for (const [name, value] of request.headers) headers.push(name, value);
   id = exchanges.start(
     {
       method: request.method,
       path: url.pathname,
       query: url.search.slice(1),
-      headers: [...request.headers],
+      headers,
       remote,
       complete,
     },

@@ -70,15 +70,13 @@ export function listenNode({ host, port, hub, exchanges }) {
 
 function serveHttp(req, res, exchanges) {
   const url = new URL(req.url || "/", "http://localhost");
-  const headers = [];
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
   let finished = false;
   const id = exchanges.start(
     {
       method: req.method || "GET",
       path: url.pathname,
       query: url.search.slice(1),
-      headers,
+      headers: req.rawHeaders,
       remote: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : undefined,
     },
     // A complete answer is one body with its content-length, in one write; a stream is chunked.
