@@ -2,9 +2,9 @@
 // Router's single timer under HTTP load, root's client forgetting the HTTP callers it answered,
 // how the Node driver frames answers, and close() letting the process exit at once.
 //
-// Every request moves the Router's earliest deadline later; the bridge keeps a timer already
-// armed for an earlier moment instead of clearing and setting one per request
-// (src/bridge/server.rs, `rearm`).
+// Every request moves the Router's earliest deadline later, and an answer takes its deadline
+// away; the bridge keeps a timer already armed, for an earlier moment or for a deadline gone,
+// instead of clearing and setting one per request (src/bridge/server.rs, `rearm`).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { get } from "node:http";
@@ -95,6 +95,21 @@ describe("server mode: the Router's timer under HTTP load", () => {
     assert.ok(counts.set >= 1, `no timer set from the wasm seen: ${JSON.stringify(counts)}`);
     assert.ok(counts.set <= requests / 8, `timer set ${counts.set} times for ${requests} overlapping requests`);
     assert.ok(counts.clear <= requests / 8, `timer cleared ${counts.clear} times for ${requests} overlapping requests`);
+  });
+
+  it("is neither cleared nor set again per request when requests come one at a time", T, async () => {
+    // Each request is answered before the next arrives, so the Router is left with no deadline
+    // after every answer: the timer armed for the last one stays (it fires once, finds nothing
+    // due) rather than being cleared and set again for the next request, as it was (2 per
+    // request). The test above shows the count sees the wasm's timer calls.
+    const requests = 32;
+    const counts = await countWasmTimerCalls(async () => {
+      for (let i = 0; i < requests; i++) {
+        const r = await fetch(`${base}?ms=0`);
+        assert.equal(await r.json(), 0);
+      }
+    });
+    assert.ok(counts.set + counts.clear <= 4, `timer set/cleared ${JSON.stringify(counts)} for ${requests} requests`);
   });
 });
 
