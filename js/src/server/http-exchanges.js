@@ -13,11 +13,13 @@ const encoder = new Encoder();
 
 /** Statuses whose responses carry no body. */
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+const EMPTY = new Uint8Array(0);
 
 /**
  * The sink `start()` takes, deciding how an answer is framed, over a runtime's response
- * `writer`. An answer whose end comes in the same delivery from the Router as its head (every
- * answer but a stream) is handed over whole, `writer.complete(status, headers, body)`: one
+ * `writer`. An answer the Router hands over whole (`whole()`), or whose end comes in the same
+ * delivery as its head (every answer but a stream), is written whole,
+ * `writer.complete(status, headers, body)`: one
  * buffer with its length, where streaming costs chunked encoding and a write per part (Deno:
  * stream machinery too). One still open a microtask later streams: `writer.open(status,
  * headers)`, `writer.write(chunk, drained)`, `writer.end()`. A null-body status is complete at
@@ -34,6 +36,10 @@ export function framedSink(writer) {
     for (const [chunk, drained] of early) writer.write(chunk, drained);
   };
   return {
+    /** A whole answer at once: nothing to hold, no microtask to wait for. */
+    whole(s, h, body) {
+      writer.complete(s, h, NULL_BODY_STATUSES.has(s) ? null : body || EMPTY);
+    },
     head(s, h) {
       if (NULL_BODY_STATUSES.has(s)) {
         writer.complete(s, h, null);
@@ -158,6 +164,10 @@ export class HttpExchanges {
     if (!sink) return;
     // Head, body and end in one (no credit to pay: the answer is over).
     this.open.delete(id);
+    if (sink.whole) {
+      sink.whole(status, headers, body);
+      return;
+    }
     sink.head(status, headers);
     if (body) sink.body(body, () => {});
     sink.end();
