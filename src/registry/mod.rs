@@ -133,6 +133,17 @@ pub struct Registry {
     /// [`ServiceRecord::bytes`] of every service, and per user id of its providers.
     bytes: usize,
     bytes_by_user: HashMap<String, usize>,
+    /// The connection of root itself ([`ROOT_ADDR`] held by the superuser), kept at hand:
+    /// routing asks for it on every frame between workspaces, and building the address to look
+    /// it up cost two allocations each time.
+    root_conn: Option<ConnId>,
+}
+
+/// Root's own address: `default/root`.
+pub const ROOT_ADDR: (&str, &str) = (crate::auth::DEFAULT_WORKSPACE, "root");
+
+fn is_root_addr(addr: &ClientAddr) -> bool {
+    (addr.workspace.as_str(), addr.client_id.as_str()) == ROOT_ADDR
 }
 
 impl Registry {
@@ -150,6 +161,9 @@ impl Registry {
         if self.clients.contains_key(&addr) {
             return Err(RegistryError::ClientExists(addr));
         }
+        if is_root_addr(&addr) && record.user.is_root() {
+            self.root_conn = Some(record.conn);
+        }
         self.clients.insert(addr, record);
         Ok(())
     }
@@ -160,6 +174,9 @@ impl Registry {
         addr: &ClientAddr,
     ) -> Option<(ClientRecord, Vec<ServiceRecord>)> {
         let record = self.clients.remove(addr)?;
+        if is_root_addr(addr) {
+            self.root_conn = None;
+        }
         let keys: Vec<String> = self.service_keys_of(addr).collect();
         let removed: Vec<ServiceRecord> = keys
             .iter()
@@ -176,7 +193,13 @@ impl Registry {
         self.clients.get(addr)
     }
 
-    /// The client at `addr`, mutably.
+    /// The connection of root itself (`default/root` held by the superuser), if connected.
+    pub fn root_conn(&self) -> Option<ConnId> {
+        self.root_conn
+    }
+
+    /// The client at `addr`, mutably (its subscriptions: its address, connection and user stay
+    /// as they were added).
     pub fn client_mut(&mut self, addr: &ClientAddr) -> Option<&mut ClientRecord> {
         self.clients.get_mut(addr)
     }

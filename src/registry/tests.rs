@@ -42,6 +42,26 @@ fn a_client_address_is_held_once() {
 }
 
 #[test]
+fn roots_connection_is_known_while_the_superuser_holds_default_root() {
+    let mut reg = Registry::new();
+    let root = ClientAddr::new(ROOT_ADDR.0, ROOT_ADDR.1);
+    // Anyone else at root's address, or root elsewhere, is not root.
+    reg.add_client(root.clone(), client(1)).unwrap();
+    let mut superuser = client(2);
+    superuser.user = User::root();
+    reg.add_client(ClientAddr::new("ws", "root"), superuser.clone())
+        .unwrap();
+    assert_eq!(reg.root_conn(), None);
+    reg.remove_client(&root).unwrap();
+    reg.add_client(root.clone(), superuser).unwrap();
+    assert_eq!(reg.root_conn(), Some(ConnId(2)));
+    reg.remove_client(&ClientAddr::new("ws", "root")).unwrap();
+    assert_eq!(reg.root_conn(), Some(ConnId(2)));
+    reg.remove_client(&root).unwrap();
+    assert_eq!(reg.root_conn(), None);
+}
+
+#[test]
 fn services_need_a_registered_provider_and_leave_with_it() {
     let mut reg = Registry::new();
     let addr = ClientAddr::new("ws", "c1");

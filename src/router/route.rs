@@ -49,7 +49,7 @@ pub(super) fn checked_envelope(bytes: Vec<u8>) -> Option<Envelope> {
 }
 
 /// The client id of root's own client, and of its presence in other workspaces.
-const ROOT_CLIENT: &str = "root";
+const ROOT_CLIENT: &str = crate::registry::ROOT_ADDR.1;
 
 /// Where a frame is going.
 enum Target {
@@ -203,11 +203,7 @@ impl Router {
 
     /// The connection of root itself (`default/root` held by the superuser), if connected.
     pub(super) fn root_conn(&self) -> Option<ConnId> {
-        let root = ClientAddr::new(crate::auth::DEFAULT_WORKSPACE, ROOT_CLIENT);
-        self.registry
-            .client(&root)
-            .filter(|c| c.user.is_root())
-            .map(|c| c.conn)
+        self.registry.root_conn()
     }
 
     /// Root's presence `<ws>/root` in a workspace where no client holds that address: frames to

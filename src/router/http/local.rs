@@ -52,11 +52,12 @@ impl Router {
     /// driver asked for it, `target` is root's own client, and the call would pass the checks
     /// made on its frame.
     fn runs_locally(&self, id: HttpId, target: &ClientAddr, method: &str, args: &CallArgs) -> bool {
+        let root = self.root_conn();
         if !self.config.http.local_root_calls
             || !method.starts_with("services.")
             || target.workspace != crate::auth::DEFAULT_WORKSPACE
-            || self.registry.client(target).map(|c| c.conn) != self.root_conn()
-            || self.root_conn().is_none()
+            || root.is_none()
+            || self.registry.client(target).map(|c| c.conn) != root
         {
             return false;
         }
