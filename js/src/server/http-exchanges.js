@@ -13,7 +13,6 @@ const encoder = new Encoder();
 
 /** Statuses whose responses carry no body. */
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
-const EMPTY = new Uint8Array(0);
 
 /**
  * The sink `start()` takes, deciding how an answer is framed, over a runtime's response
@@ -38,7 +37,8 @@ export function framedSink(writer) {
   return {
     /** A whole answer at once: nothing to hold, no microtask to wait for. */
     whole(s, h, body) {
-      writer.complete(s, h, NULL_BODY_STATUSES.has(s) ? null : body || EMPTY);
+      // A fresh empty body each time: a runtime may take over (detach) the buffer it is given.
+      writer.complete(s, h, NULL_BODY_STATUSES.has(s) ? null : body || new Uint8Array(0));
     },
     head(s, h) {
       if (NULL_BODY_STATUSES.has(s)) {
