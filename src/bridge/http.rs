@@ -6,7 +6,7 @@
 use js_sys::{Array, Function, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::http::{HttpId, HttpOutput, HttpRequest, LocalCall, LocalOutcome};
+use crate::http::{HttpId, HttpOutput, LocalCall, LocalOutcome};
 
 use rmpv::Value;
 
@@ -34,7 +34,7 @@ impl HyphaServer {
     /// wasm per plain GET).
     #[wasm_bindgen(js_name = httpRequest)]
     pub fn http_request(&self, id: f64, head: &[u8]) -> Result<(), JsValue> {
-        let (request, complete) = request_from_head(head)
+        let (request, complete) = crate::http::head::unpack(head)
             .map_err(|detail| bridge_error(ErrorCode::InvalidOption, &detail))?;
         let id = HttpId(id as u64);
         drive(&self.inner, |router, now| {
@@ -107,45 +107,6 @@ impl HyphaServer {
             router.handle_http_cancel(now, id)
         });
     }
-}
-
-/// The request in `head` (see [`HyphaServer::http_request`]) and whether it is complete.
-fn request_from_head(head: &[u8]) -> Result<(HttpRequest, bool), String> {
-    let Ok(Value::Array(fields)) = crate::wire::decode_value(head) else {
-        return Err("a request head is a msgpack array".to_owned());
-    };
-    let [method, path, query, headers, remote, complete] =
-        <[Value; 6]>::try_from(fields).map_err(|_| "a request head has six fields".to_owned())?;
-    let text = |value: Value, what: &str| match value {
-        Value::String(s) => s.into_str().ok_or_else(|| format!("{what} is not UTF-8")),
-        _ => Err(format!("{what} must be a string")),
-    };
-    let Value::Array(flat) = headers else {
-        return Err("headers must be an array".to_owned());
-    };
-    if flat.len() % 2 != 0 {
-        return Err("headers must be name, value pairs".to_owned());
-    }
-    let mut pairs = Vec::with_capacity(flat.len() / 2);
-    let mut flat = flat.into_iter();
-    while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
-        let mut name = text(name, "a header name")?;
-        name.make_ascii_lowercase();
-        pairs.push((name, text(value, "a header value")?.into_bytes()));
-    }
-    let mut method = text(method, "method")?;
-    method.make_ascii_uppercase();
-    let request = HttpRequest {
-        method,
-        path: text(path, "path")?,
-        query: text(query, "query")?,
-        headers: pairs,
-        remote: match remote {
-            Value::Nil => None,
-            remote => Some(text(remote, "remote")?),
-        },
-    };
-    Ok((request, complete.as_bool() == Some(true)))
 }
 
 /// Apply `options.http` (`{maxBody?, allowOrigins?, rateLimit?, rateBurst?}`, as the native

@@ -20,6 +20,9 @@
 
 pub(crate) mod args;
 pub(crate) mod encode;
+// Read by the wasm bridge only (the native server gets its requests from hyper).
+#[cfg(any(test, all(target_arch = "wasm32", feature = "server-bridge")))]
+pub(crate) mod head;
 pub(crate) mod identity;
 pub(crate) mod limit;
 pub(crate) mod metrics;
