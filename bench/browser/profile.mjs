@@ -2,7 +2,7 @@
 // Where the time of one benchmark row goes: runs it under the V8 sampling profiler (CDP
 // `Profiler`) of the page's main thread and prints self time by source module and by function.
 //
-//   node bench/browser/profile.mjs [--impl ours|reference] [--dist DIR] [--which inTab|worker]
+//   node bench/browser/profile.mjs [--impl ours|reference] [--dist DIR] [--which inTab|worker|start]
 //                                  [--arg small|big] [--mode flight|seq] [--calls N] [--top N]
 //
 // Function names are only readable in an unminified build: for ours, build one with
@@ -70,6 +70,19 @@ async function main() {
   try {
     const { context, page } = await openPage(browser, server.origin, { verbose: false }, o.impl);
     const ev = (fn, ...args) => page.evaluate(([fn, args]) => window.bench[fn](...args), [fn, args]);
+    if (o.which === "start") {
+      // A cold start: import() + new HyphaCore() + start() in a fresh page, profiled whole.
+      const cdp = await context.newCDPSession(page);
+      await cdp.send("Profiler.enable");
+      await cdp.send("Profiler.setSamplingInterval", { interval: 50 });
+      await cdp.send("Profiler.start");
+      const measured = await ev("start", moduleUrl);
+      const { profile } = await cdp.send("Profiler.stop");
+      console.log(`${o.impl} start: ${JSON.stringify(measured)}`);
+      report(profile, bundleFile ? moduleMap(bundleFile) : null, o.top, 0);
+      await context.close();
+      return;
+    }
     await ev("start", moduleUrl);
     await ev("setupInTab");
     if (o.which === "worker") await ev("setupWorker", `${server.origin}/bench/echo-worker.js`);
