@@ -1,6 +1,7 @@
 // Server mode in Node, in-process (dist/hypha-core.mjs + dist/deno-websocket-server.mjs): the
 // Router's single timer under HTTP load, root's client forgetting the HTTP callers it answered,
-// how the Node driver frames answers, and close() letting the process exit at once.
+// requests without a body, how the Node driver frames answers, and close() letting the process
+// exit at once.
 //
 // Every request moves the Router's earliest deadline later, and an answer takes its deadline
 // away; the bridge keeps a timer already armed, for an earlier moment or for a deadline gone,
@@ -304,6 +305,35 @@ describe("server mode: a request without a body", () => {
     assert.equal(early, "still waiting");
     hyphaCore._listener._exchanges.end(hyphaCore._listener._exchanges.nextId - 1);
     assert.deepEqual(await waiting, { status: 200, body: "42" });
+  });
+
+  // The Node driver hands over complete a request that declares no body (listen-node.js); one
+  // with a body still ends when its body has been fed.
+  it("is handed over complete by the Node driver when it declares no body", T, async () => {
+    const exchanges = hyphaCore._listener._exchanges;
+    const realEnd = exchanges.end;
+    let ends = 0;
+    exchanges.end = function (...args) {
+      ends++;
+      return realEnd.apply(this, args);
+    };
+    try {
+      const url = `${hyphaCore.url}/default/services/m/multiply`;
+      for (let i = 0; i < 4; i++) {
+        const res = await rawGet(`${url}?a=6&b=${i}`);
+        assert.deepEqual([res.status, res.body], [200, String(6 * i)]);
+      }
+      assert.equal(ends, 0, "a GET without a body was ended separately");
+      const posted = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ a: 6, b: 7 }),
+      });
+      assert.deepEqual([posted.status, await posted.text()], [200, "42"]);
+      assert.equal(ends, 1, "a POST's body must be fed and ended");
+    } finally {
+      exchanges.end = realEnd;
+    }
   });
 });
 

@@ -71,6 +71,10 @@ export function listenNode({ host, port, hub, exchanges }) {
 function serveHttp(req, res, exchanges) {
   const url = new URL(req.url || "/", "http://localhost");
   let finished = false;
+  // A request that declares no body (no transfer-encoding, no or a zero content-length: RFC 9112
+  // §6.3) has none, and is handed over ended: one call into the server, as in Deno.
+  const length = req.headers["content-length"];
+  const complete = req.headers["transfer-encoding"] === undefined && (length === undefined || length === "0");
   const id = exchanges.start(
     {
       method: req.method || "GET",
@@ -78,6 +82,7 @@ function serveHttp(req, res, exchanges) {
       query: url.search.slice(1),
       headers: req.rawHeaders,
       remote: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : undefined,
+      complete,
     },
     // A complete answer is one body with its content-length, in one write; a stream is chunked.
     framedSink({
@@ -111,9 +116,13 @@ function serveHttp(req, res, exchanges) {
   res.on("close", () => {
     if (!finished) exchanges.cancel(id);
   });
+  req.on("error", () => exchanges.cancel(id));
+  if (complete) {
+    req.resume();
+    return;
+  }
   req.on("data", (chunk) => {
     if (exchanges.isOpen(id)) exchanges.body(id, chunk);
   });
   req.on("end", () => exchanges.end(id));
-  req.on("error", () => exchanges.cancel(id));
 }
