@@ -1,7 +1,8 @@
 // HTTP calls to root's own service functions, run in this process (the Router's `onHttp(2,
-// bytes)` outputs, decoded by http-exchanges.js; src/router/http/local.rs). Over the wire each such call cost a frame into
-// root's hypha-rpc client, its answer back, and a `client_disconnected` notice when the request
-// ended; here the function is called directly, as root's hypha-rpc would call it:
+// bytes)` outputs, decoded by http-exchanges.js; src/router/http/local.rs). Over the wire each
+// such call cost a frame into root's hypha-rpc client, its answer back, and a
+// `client_disconnected` notice when the request ended; here the function is called directly, as
+// root's hypha-rpc would call it:
 //
 // - the function is the one hypha-rpc would find (`rpc._object_store` at the method's path), with
 //   hypha-rpc's own annotations (visibility, `require_context`) and hypha-rpc's own parameter
