@@ -72,6 +72,30 @@ fn the_payload_is_forwarded_byte_for_byte() {
 }
 
 #[test]
+fn the_receiver_is_told_its_full_address_however_the_sender_wrote_it() {
+    let mut h = Harness::new();
+    let a = h.user("alice", "a", "lab");
+    let b = h.user("bob", "b", "lab");
+    // A bare client id (resolved in the sender's workspace) is rewritten; the full address,
+    // as hypha-rpc writes it, arrives as it was sent.
+    for to in ["b", "lab/b"] {
+        h.send_raw(
+            &a,
+            vec![
+                ("type", "method".into()),
+                ("to", to.into()),
+                ("method", "m".into()),
+            ],
+            None,
+        );
+        let got = h.take_rpc(&b);
+        assert_eq!(got.len(), 1, "{to}");
+        assert_eq!(got[0].str("to"), Some("lab/b"), "{to}");
+        assert_eq!(got[0].str("from"), Some("lab/a"), "{to}");
+    }
+}
+
+#[test]
 fn a_reply_routes_back_to_the_caller() {
     let mut h = Harness::new();
     let a = h.user("alice", "a", "lab");

@@ -72,6 +72,13 @@ impl ClientAddr {
         text
     }
 
+    /// True if `text` is this address as [`ClientAddr::text`] writes it.
+    #[must_use]
+    pub fn is_text(&self, text: &str) -> bool {
+        text.split_once('/')
+            .is_some_and(|(ws, cid)| ws == self.workspace && cid == self.client_id)
+    }
+
     /// Parse `ws/cid` where both parts are valid names.
     pub fn parse(text: &str) -> Option<Self> {
         let (ws, cid) = text.split_once('/')?;

@@ -42,6 +42,17 @@ fn a_client_address_is_held_once() {
 }
 
 #[test]
+fn an_address_reads_as_its_own_text_only() {
+    let addr = ClientAddr::new("ws", "c1");
+    assert!(addr.is_text(&addr.text()));
+    for other in [
+        "c1", "ws/c2", "wx/c1", "ws/c1/x", "ws/c", "ws/c1x", "/c1", "ws/", "",
+    ] {
+        assert!(!addr.is_text(other), "{other}");
+    }
+}
+
+#[test]
 fn roots_connection_is_known_while_the_superuser_holds_default_root() {
     let mut reg = Registry::new();
     let root = ClientAddr::new(ROOT_ADDR.0, ROOT_ADDR.1);

@@ -67,10 +67,10 @@ impl CallTable {
         if calls.get(session).is_none_or(|c| c.callee != callee) {
             return false;
         }
+        // The caller's (now perhaps empty) table stays for its next call: dropping and
+        // rebuilding it cost two allocations a call. The sweep drops empty tables, and
+        // `forget_caller` the caller's when it leaves.
         calls.remove(session);
-        if calls.is_empty() {
-            self.by_caller.remove(&caller);
-        }
         true
     }
 
@@ -140,6 +140,12 @@ impl CallTable {
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.by_caller.values().map(HashMap::len).sum()
+    }
+
+    /// Number of callers with a table (for tests).
+    #[cfg(test)]
+    fn tables(&self) -> usize {
+        self.by_caller.len()
     }
 }
 
@@ -281,6 +287,27 @@ mod tests {
         assert_eq!(table.len(), 1);
         table.complete(ConnId(1), "s1", ConnId(2));
         assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn an_answered_callers_table_stays_until_the_sweep_or_its_departure() {
+        let mut table = CallTable::default();
+        let callee = ClientAddr::new("ws", "b");
+        table.track(Timestamp(0), ConnId(1), "s1", ConnId(2), &callee);
+        table.complete(ConnId(1), "s1", ConnId(2));
+        assert_eq!(
+            (table.len(), table.tables()),
+            (0, 1),
+            "kept for the next call"
+        );
+        table.track(Timestamp(0), ConnId(5), "s2", ConnId(2), &callee);
+        table.complete(ConnId(5), "s2", ConnId(2));
+        table.forget_caller(ConnId(5));
+        assert_eq!(table.tables(), 1, "a caller that left has no table");
+        let due = table.next_sweep().expect("a sweep is due");
+        table.sweep(due);
+        assert_eq!(table.tables(), 0, "the sweep drops empty tables");
+        assert_eq!(table.next_sweep(), None, "and stops when nothing is left");
     }
 
     #[test]

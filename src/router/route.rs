@@ -276,7 +276,7 @@ impl Router {
             }
         }
         let is_method = envelope.str("type") == Some("method");
-        let method = envelope.str("method").unwrap_or_default().to_owned();
+        let method = envelope.str("method").unwrap_or_default();
         // Plain events stay inside the sender's workspace; only calls (checked below and again
         // by the callee) may cross.
         if !is_method && sender_ws != target.workspace.as_str() {
@@ -288,9 +288,9 @@ impl Router {
         if is_method {
             let denied = (!to_remote_manager)
                 .then(|| {
-                    self.call_denied(sender_ws, &target, &method).or_else(|| {
+                    self.call_denied(sender_ws, &target, method).or_else(|| {
                         (sender_ws != target.workspace)
-                            .then(|| self.cross_link(sender, callee, &target, &method))
+                            .then(|| self.cross_link(sender, callee, &target, method))
                             .flatten()
                     })
                 })
@@ -325,12 +325,13 @@ impl Router {
             }
         }
         // Root is told its own address, as its client expects, whichever presence was used.
-        let to = if presence {
-            format!("{}/{ROOT_CLIENT}", crate::auth::DEFAULT_WORKSPACE)
-        } else {
-            target.text()
-        };
-        envelope.set("to", to.into());
+        // A `to` that already reads as the target's address (as hypha-rpc writes it) stays.
+        if presence {
+            let root = format!("{}/{ROOT_CLIENT}", crate::auth::DEFAULT_WORKSPACE);
+            envelope.set("to", root.into());
+        } else if !envelope.str("to").is_some_and(|to| target.is_text(to)) {
+            envelope.set("to", target.text().into());
+        }
         self.send_envelope(callee, envelope);
     }
 

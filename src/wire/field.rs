@@ -17,6 +17,9 @@ use super::{
 
 /// Above this many envelope keys, duplicate detection uses a hash map instead of a linear search.
 const LINEAR_DEDUP_MAX: usize = 16;
+/// Fields the Router may add to a routed envelope (`from`, `ws`, `user`): room for them up front
+/// spares a reallocation of the field list on every frame.
+const STAMPS: usize = 3;
 
 /// One envelope field.
 #[derive(Clone, Debug)]
@@ -25,10 +28,11 @@ pub(super) struct Field {
     pub(super) value: FieldValue,
 }
 
-/// A field's key: its UTF-8 text in the frame, or owned.
+/// A field's key: its UTF-8 text in the frame, a name the Router stamps, or owned.
 #[derive(Clone, Debug)]
 enum Key {
     InFrame(Range<usize>),
+    Static(&'static str),
     Owned(String),
 }
 
@@ -54,10 +58,19 @@ impl Field {
         }
     }
 
+    /// A field set under a fixed name (no allocation for the key).
+    pub(super) fn stamped(key: &'static str, value: Value) -> Self {
+        Self {
+            key: Key::Static(key),
+            value: FieldValue::Owned(value),
+        }
+    }
+
     /// The key's text (`frame`: the envelope's frame).
     pub(super) fn key<'a>(&'a self, frame: &'a [u8]) -> &'a [u8] {
         match &self.key {
             Key::InFrame(range) => &frame[range.clone()],
+            Key::Static(key) => key.as_bytes(),
             Key::Owned(key) => key.as_bytes(),
         }
     }
@@ -81,6 +94,15 @@ impl Field {
         }
     }
 
+    /// At least as many bytes as writing this field (key and value) takes.
+    pub(super) fn encoded_len_bound(&self, frame: &[u8]) -> usize {
+        let value = match &self.value {
+            FieldValue::Text { encoded, .. } | FieldValue::InFrame(encoded) => encoded.len(),
+            FieldValue::Owned(value) => value_len_bound(value),
+        };
+        MAX_HEADER + self.key(frame).len() + value
+    }
+
     /// Append the value's encoding: the bytes it came with, if it was not set since.
     pub(super) fn write_value(&self, frame: &[u8], out: &mut Vec<u8>) {
         match &self.value {
@@ -98,6 +120,27 @@ impl Field {
             FieldValue::InFrame(_) => None,
             FieldValue::Owned(value) => value.as_str(),
         }
+    }
+}
+
+/// The longest msgpack header (a 32-bit length), and the longest scalar (a marker and 8 bytes).
+pub(super) const MAX_HEADER: usize = 5;
+const MAX_SCALAR: usize = 9;
+
+/// At least as many bytes as `write_value_into` writes for `value`.
+fn value_len_bound(value: &Value) -> usize {
+    match value {
+        Value::String(text) => MAX_HEADER + text.as_bytes().len(),
+        Value::Binary(bytes) | Value::Ext(_, bytes) => MAX_HEADER + 1 + bytes.len(),
+        Value::Array(items) => MAX_HEADER + items.iter().map(value_len_bound).sum::<usize>(),
+        Value::Map(pairs) => {
+            MAX_HEADER
+                + pairs
+                    .iter()
+                    .map(|(k, v)| value_len_bound(k) + value_len_bound(v))
+                    .sum::<usize>()
+        }
+        _ => MAX_SCALAR,
     }
 }
 
@@ -120,7 +163,7 @@ pub(super) fn index_envelope(frame: &[u8]) -> Result<(Vec<Field>, usize), WireEr
         )));
     }
     let len = len as usize;
-    let mut fields: Vec<Field> = Vec::with_capacity(len.min(LINEAR_DEDUP_MAX));
+    let mut fields: Vec<Field> = Vec::with_capacity(len.min(LINEAR_DEDUP_MAX) + STAMPS);
     let mut index: Option<HashMap<&[u8], usize>> = (len > LINEAR_DEDUP_MAX)
         .then(|| HashMap::with_capacity_and_hasher(len, Default::default()));
     for _ in 0..len {

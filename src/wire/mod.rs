@@ -177,10 +177,10 @@ impl Envelope {
     }
 
     /// Set envelope field `key`: replace its value in place, or append it if absent.
-    pub fn set(&mut self, key: &str, value: Value) {
+    pub fn set(&mut self, key: &'static str, value: Value) {
         match self.position(key) {
             Some(i) => self.fields[i].value = field::FieldValue::Owned(value),
-            None => self.fields.push(Field::owned(key.to_owned(), value)),
+            None => self.fields.push(Field::stamped(key, value)),
         }
     }
 
@@ -268,10 +268,21 @@ impl Envelope {
 
     /// Encode: msgpack(main) followed by the untouched payload bytes. A field not set since
     /// decoding keeps the bytes it came with.
+    ///
+    /// The buffer is sized once, for the largest encoding the fields can have: routing stamps
+    /// fields on every frame, and a buffer sized for the frame as received had to grow (a
+    /// reallocation and a copy) for each.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let payload = self.payload_bytes();
-        let mut out = Vec::with_capacity(self.payload_start.max(64) + payload.len());
+        let bound = field::MAX_HEADER
+            + self
+                .fields
+                .iter()
+                .map(|f| f.encoded_len_bound(&self.frame))
+                .sum::<usize>()
+            + payload.len();
+        let mut out = Vec::with_capacity(bound);
         write_len(
             &mut out,
             self.fields.len(),
@@ -283,6 +294,7 @@ impl Envelope {
             field.write_value(&self.frame, &mut out);
         }
         out.extend_from_slice(payload);
+        debug_assert!(out.len() <= bound, "encode's bound {bound} < {}", out.len());
         out
     }
 }
