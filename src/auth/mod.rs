@@ -327,9 +327,17 @@ fn parse_workspace_scope(entry: &str) -> Option<(&str, Permission)> {
 /// True if `name` is acceptable as a workspace or client id: non-empty, at most 128 bytes, and
 /// free of the separators the addressing scheme uses (`/`, `:`, `@`, `*`) and of whitespace.
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name.chars().all(|c| {
+    if name.is_empty() || name.len() > 128 {
+        return false;
+    }
+    // Routing checks the names of an address on every frame, and they are nearly always ASCII:
+    // for an ASCII character, "neither whitespace nor control" is "graphic", a byte test.
+    if name.is_ascii() {
+        name.bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b':' | b'@' | b'*' | b'#'))
+    } else {
+        name.chars().all(|c| {
             !matches!(c, '/' | ':' | '@' | '*' | '#') && !c.is_whitespace() && !c.is_control()
         })
+    }
 }

@@ -70,6 +70,26 @@ fn names_with_separators_are_invalid() {
 }
 
 #[test]
+fn a_name_is_checked_per_character_the_same_in_ascii_and_beyond() {
+    // The rule, character by character, as the ASCII fast path must keep it.
+    let allowed = |c: char| {
+        !matches!(c, '/' | ':' | '@' | '*' | '#') && !c.is_whitespace() && !c.is_control()
+    };
+    for c in (0u8..=0x7f).map(char::from) {
+        let alone = c.to_string();
+        assert_eq!(is_valid_name(&alone), allowed(c), "{c:?} alone");
+        // The same character among non-ASCII ones takes the other path.
+        let mixed = format!("é{c}é");
+        assert_eq!(is_valid_name(&mixed), allowed(c), "{c:?} among non-ASCII");
+    }
+    for c in ['é', '名', '\u{85}', '\u{a0}', '\u{2028}', '\u{9f}'] {
+        assert_eq!(is_valid_name(&format!("a{c}")), allowed(c), "{c:?}");
+    }
+    assert!(is_valid_name(&"a".repeat(128)));
+    assert!(!is_valid_name(&"a".repeat(129)));
+}
+
+#[test]
 fn grants_keep_the_highest_permission_in_name_order() {
     let user = User::from_claims(&claims(
         "bob",

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::hashing::HashMap;
 
 pub(crate) use ids::ConnMap;
-pub use ids::{is_valid_service_name, ClientAddr, ConnId, ServiceId};
+pub use ids::{is_valid_service_name, split_address, ClientAddr, ConnId, ServiceId};
 pub use service::{RequireContext, ServiceRecord, Visibility};
 
 use crate::auth::User;

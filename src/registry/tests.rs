@@ -42,6 +42,15 @@ fn a_client_address_is_held_once() {
 }
 
 #[test]
+fn an_address_splits_at_its_first_slash() {
+    for text in [
+        "ws/c1", "ws/c1/x", "/c1", "ws/", "/", "c1", "", "é/名", "a//b",
+    ] {
+        assert_eq!(split_address(text), text.split_once('/'), "{text:?}");
+    }
+}
+
+#[test]
 fn an_address_reads_as_its_own_text_only() {
     let addr = ClientAddr::new("ws", "c1");
     assert!(addr.is_text(&addr.text()));

@@ -5,7 +5,7 @@
 use rmpv::Value;
 
 use super::{Event, Frame, Router};
-use crate::registry::{ClientAddr, ConnId};
+use crate::registry::{split_address, ClientAddr, ConnId};
 use crate::time::Timestamp;
 use crate::wire::Envelope;
 
@@ -90,12 +90,12 @@ impl Router {
             // Answers to another server's manager go back to it; anything else addressed to a
             // manager is for this server's own (clients call the manager of their server).
             Some(to) if self.remotes.manager_conn(to).is_some() && !is_manager_call(&envelope) => {
-                let (_, id) = to.split_once('/').unwrap_or_default();
+                let (_, id) = split_address(to).unwrap_or_default();
                 Target::Client(ClientAddr::new("*", id))
             }
             Some(to) if is_manager_alias(to) => Target::Manager,
             Some("*") => Target::Broadcast,
-            Some(to) => match to.split_once('/') {
+            Some(to) => match split_address(to) {
                 None => Target::Client(ClientAddr::new(home.clone(), to)),
                 Some((ws, "*")) if ws == home => Target::Broadcast,
                 Some(_) => match ClientAddr::parse(to) {
