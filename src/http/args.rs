@@ -67,20 +67,24 @@ pub(crate) enum BodyFormat {
 
 /// The media type of a `Content-Type` value, lower case, without parameters.
 pub(crate) fn media_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+    bare_media_type(content_type).to_ascii_lowercase()
 }
 
-/// True for the msgpack media types clients use.
+/// The media type of a `Content-Type` value or an `Accept` item, without parameters, as
+/// written (media types are compared ignoring case).
+pub(crate) fn bare_media_type(value: &str) -> &str {
+    value.split(';').next().unwrap_or_default().trim()
+}
+
+/// True for the msgpack media types clients use, in any case.
 pub(crate) fn is_msgpack(media: &str) -> bool {
-    matches!(
-        media,
-        "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack"
-    )
+    [
+        "application/msgpack",
+        "application/x-msgpack",
+        "application/vnd.msgpack",
+    ]
+    .iter()
+    .any(|m| media.eq_ignore_ascii_case(m))
 }
 
 /// Which format a call body is in, from its `Content-Type` (absent = JSON).

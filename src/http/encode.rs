@@ -2,10 +2,13 @@
 //! request asked for, values as JSON or msgpack, stream items as NDJSON, server-sent events or
 //! concatenated msgpack, and the `{"success": false, "detail": …}` error body.
 
+use std::borrow::Cow;
+
 use base64ct::{Base64, Encoding as _};
 use rmpv::Value;
+use serde::ser::{Serialize, SerializeMap as _, Serializer};
 
-use super::args::{is_msgpack, media_type};
+use super::args::{bare_media_type, is_msgpack};
 use crate::wire;
 
 /// How a response body is written.
@@ -31,10 +34,11 @@ pub(crate) fn negotiate(
     accept: Option<&str>,
     request_media: Option<&str>,
 ) -> (Format, StreamFormat) {
+    // Every request passes here: media types are compared in place, not copied to lower case.
     let accepts = |pred: &dyn Fn(&str) -> bool| {
-        accept.is_some_and(|a| a.split(',').any(|part| pred(&media_type(part))))
+        accept.is_some_and(|a| a.split(',').any(|part| pred(bare_media_type(part))))
     };
-    if accepts(&|m| m == "text/event-stream") {
+    if accepts(&|m| m.eq_ignore_ascii_case("text/event-stream")) {
         let format = if accepts(&|m| is_msgpack(m)) {
             Format::Msgpack
         } else {
@@ -45,8 +49,10 @@ pub(crate) fn negotiate(
     if accepts(&|m| is_msgpack(m)) {
         return (Format::Msgpack, StreamFormat::Msgpack);
     }
-    let asks_json = accepts(&|m| m == "application/json" || m == "application/x-ndjson");
-    if !asks_json && request_media.is_some_and(|m| is_msgpack(&media_type(m))) {
+    let asks_json = accepts(&|m| {
+        m.eq_ignore_ascii_case("application/json") || m.eq_ignore_ascii_case("application/x-ndjson")
+    });
+    if !asks_json && request_media.is_some_and(|m| is_msgpack(bare_media_type(m))) {
         return (Format::Msgpack, StreamFormat::Msgpack);
     }
     (Format::Json, StreamFormat::Ndjson)
@@ -63,7 +69,7 @@ impl Format {
     /// A whole response body holding `value`.
     pub(crate) fn body(self, value: &Value) -> Vec<u8> {
         match self {
-            Self::Json => to_json(value).to_string().into_bytes(),
+            Self::Json => json_bytes(value),
             Self::Msgpack => wire::encode_value(value),
         }
     }
@@ -82,11 +88,11 @@ impl StreamFormat {
     pub(crate) fn item(self, value: &Value) -> Vec<u8> {
         match self {
             Self::Ndjson => {
-                let mut line = to_json(value).to_string().into_bytes();
+                let mut line = json_bytes(value);
                 line.push(b'\n');
                 line
             }
-            Self::Sse => format!("data: {}\n\n", to_json(value)).into_bytes(),
+            Self::Sse => [&b"data: "[..], &json_bytes(value), b"\n\n"].concat(),
             Self::Msgpack => wire::encode_value(value),
         }
     }
@@ -116,6 +122,61 @@ pub(crate) fn error_body(detail: &str) -> Vec<u8> {
     serde_json::json!({"success": false, "detail": detail})
         .to_string()
         .into_bytes()
+}
+
+/// [`to_json`]'s text, written straight from the msgpack value: every answer passes here, and
+/// a JSON tree in between cost an allocation per node.
+pub(crate) fn json_bytes(value: &Value) -> Vec<u8> {
+    // Only string keys, and nothing that fails to serialize: the fallback never runs.
+    serde_json::to_vec(&JsonText(value)).unwrap_or_else(|_| to_json(value).to_string().into_bytes())
+}
+
+/// Serializes as [`to_json`] converts: the same values, and map keys sorted with the last of
+/// a repeated key kept, as in serde_json's (ordered) map.
+struct JsonText<'a>(&'a Value);
+
+impl Serialize for JsonText<'_> {
+    fn serialize<S: Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Nil | Value::Ext(..) => out.serialize_unit(),
+            Value::Boolean(b) => out.serialize_bool(*b),
+            Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
+                (Some(signed), _) => out.serialize_i64(signed),
+                (None, Some(unsigned)) => out.serialize_u64(unsigned),
+                (None, None) => out.serialize_unit(),
+            },
+            // serde_json writes a non-finite float as `null`.
+            Value::F32(f) => out.serialize_f64(f64::from(*f)),
+            Value::F64(f) => out.serialize_f64(*f),
+            Value::String(s) => out.serialize_str(&String::from_utf8_lossy(s.as_bytes())),
+            Value::Binary(bytes) => {
+                let mut map = out.serialize_map(Some(2))?;
+                map.serialize_entry("_rtype", "bytes")?;
+                map.serialize_entry("_rvalue", &Base64::encode_string(bytes))?;
+                map.end()
+            }
+            Value::Array(items) => out.collect_seq(items.iter().map(JsonText)),
+            Value::Map(entries) => {
+                let mut keyed: Vec<(Cow<'_, str>, &Value)> = entries
+                    .iter()
+                    .map(|(k, v)| match k.as_str() {
+                        Some(s) => (Cow::Borrowed(s), v),
+                        None => (Cow::Owned(to_json(k).to_string()), v),
+                    })
+                    .collect();
+                // Stable: of equal keys the last stays last, and is the one kept.
+                keyed.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut map = out.serialize_map(None)?;
+                for (i, (key, value)) in keyed.iter().enumerate() {
+                    if keyed.get(i + 1).is_some_and(|next| next.0 == *key) {
+                        continue;
+                    }
+                    map.serialize_entry(key.as_ref(), &JsonText(value))?;
+                }
+                map.end()
+            }
+        }
+    }
 }
 
 /// A msgpack value as JSON. Bytes become `{"_rtype": "bytes", "_rvalue": <base64>}` (so a bytes
@@ -180,6 +241,33 @@ mod tests {
     }
 
     #[test]
+    fn media_types_match_in_any_case_and_with_parameters() {
+        assert_eq!(
+            negotiate(
+                Some("Text/Event-Stream, Application/X-MsgPack; q=0.9"),
+                None
+            ),
+            (Format::Msgpack, StreamFormat::Sse)
+        );
+        assert_eq!(
+            negotiate(Some("APPLICATION/JSON"), Some("Application/MsgPack; v=1")),
+            (Format::Json, StreamFormat::Ndjson)
+        );
+        assert_eq!(
+            negotiate(Some("text/html"), Some(" application/VND.msgpack ")),
+            (Format::Msgpack, StreamFormat::Msgpack)
+        );
+        assert_eq!(
+            negotiate(
+                Some("application/msgpackx"),
+                Some("application/msgpack-ish")
+            ),
+            (Format::Json, StreamFormat::Ndjson),
+            "a longer name is another media type"
+        );
+    }
+
+    #[test]
     fn json_never_fails_on_bytes_or_nan() {
         let v = Value::Map(vec![
             ("b".into(), Value::Binary(vec![1, 2, 3])),
@@ -189,6 +277,72 @@ mod tests {
             to_json(&v),
             serde_json::json!({"b": {"_rtype": "bytes", "_rvalue": "AQID"}, "n": null})
         );
+    }
+
+    /// A pseudo-random msgpack value: every kind `to_json` treats apart, nested, with repeated,
+    /// unordered and non-string map keys.
+    fn arbitrary_value(seed: &mut u64, depth: u32) -> Value {
+        fn next(seed: &mut u64) -> u64 {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        }
+        let pick = next(seed) % if depth == 0 { 9 } else { 11 };
+        let texts = ["", "a", "b", "é\"\\\n\u{1}", "\u{1F600}", "b", "_rtype"];
+        match pick {
+            0 => Value::Nil,
+            1 => Value::Boolean(next(seed) % 2 == 0),
+            2 => Value::from(next(seed) as i64),
+            3 => Value::from(next(seed)),
+            4 => Value::F64(
+                [0.0, -0.0, 1.5, 1e300, f64::NAN, f64::INFINITY, 0.1][next(seed) as usize % 7],
+            ),
+            5 => Value::F32([1.25_f32, f32::NEG_INFINITY, 3.4e38][next(seed) as usize % 3]),
+            6 => Value::from(texts[next(seed) as usize % texts.len()]),
+            7 => Value::Binary((0..next(seed) % 5).map(|b| b as u8).collect()),
+            8 => match next(seed) % 2 {
+                0 => Value::Ext(1, vec![1, 2]),
+                // A msgpack string that is not UTF-8.
+                _ => rmpv::decode::read_value(&mut &[0xa2_u8, 0xff, b'x'][..]).unwrap(),
+            },
+            9 => Value::Array(
+                (0..next(seed) % 4)
+                    .map(|_| arbitrary_value(seed, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Map(
+                (0..next(seed) % 5)
+                    .map(|_| {
+                        let key = match next(seed) % 4 {
+                            0 => Value::from(7),
+                            1 => Value::Nil,
+                            _ => Value::from(texts[next(seed) as usize % texts.len()]),
+                        };
+                        (key, arbitrary_value(seed, depth - 1))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn json_text_is_the_json_tree_written_out() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..5_000 {
+            let value = arbitrary_value(&mut seed, 3);
+            assert_eq!(
+                String::from_utf8(json_bytes(&value)).unwrap(),
+                to_json(&value).to_string(),
+                "{value:?}"
+            );
+        }
+        let repeated = Value::Map(vec![
+            ("b".into(), 1.into()),
+            ("a".into(), 2.into()),
+            ("b".into(), 3.into()),
+        ]);
+        assert_eq!(json_bytes(&repeated), br#"{"a":2,"b":3}"#);
     }
 
     #[test]

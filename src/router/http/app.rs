@@ -590,7 +590,7 @@ impl Router {
             headers.extend(pairs.iter().filter_map(|(k, v)| {
                 let value = match v {
                     Value::String(_) | Value::Binary(_) => bytes_of(v)?.to_vec(),
-                    other => crate::http::encode::to_json(other).to_string().into_bytes(),
+                    other => crate::http::encode::json_bytes(other),
                 };
                 response_header(bytes_of(k)?, &value)
             }));

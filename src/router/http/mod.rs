@@ -143,7 +143,14 @@ struct Exchange {
 impl Exchange {
     fn new_session(&mut self, responder: &str) -> String {
         self.next_session += 1;
-        let session = format!("h{}x{}", self.seq, self.next_session);
+        let (mut seq, mut next) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let session = [
+            "h",
+            seq.format(self.seq),
+            "x",
+            next.format(self.next_session),
+        ]
+        .concat();
         self.pending.push(Pending {
             session: session.clone(),
             responder: responder.to_owned(),
@@ -428,6 +435,10 @@ impl Router {
 
     fn start_exchange(&mut self, now: Timestamp, id: HttpId) -> Result<(), Failure> {
         let exchange = &self.http.exchanges[&id];
+        if matches!(exchange.route, Route::Call { .. }) && exchange.request.method != "OPTIONS" {
+            // The common case: a call needs nothing more of its route until its body is in.
+            return self.admit_request(now, id);
+        }
         let route = exchange.route.clone();
         let is_app = matches!(route, Route::App { .. });
         if exchange.request.method == "OPTIONS" && !is_app {
@@ -463,17 +474,13 @@ impl Router {
             Route::RpcPost { workspace } => return self.rpc_post_start(now, id, workspace),
             _ => {}
         }
-        self.authenticate(now, id)?;
-        self.check_capacity(id)?;
-        // A request that never finishes sending its body is answered 504, not kept.
-        self.arm(now, id);
+        self.admit_request(now, id)?;
         match route {
             Route::WorkspaceInfo { workspace } => self.workspace_info(now, id, &workspace),
             Route::ServiceList { workspace } => self.service_list(now, id, &workspace),
             Route::ServiceInfo { workspace, service } => {
                 self.service_info(now, id, &workspace, &service)
             }
-            Route::Call { .. } => Ok(()),
             Route::App {
                 workspace, service, ..
             } => self.app_start(now, id, &workspace, &service),
@@ -501,21 +508,24 @@ impl Router {
         Ok(())
     }
 
+    /// Let the request in: who it is, within its rate limit and the server's capacity, with a
+    /// deadline (a request that never finishes sending its body is answered 504, not kept).
+    fn admit_request(&mut self, now: Timestamp, id: HttpId) -> Result<(), Failure> {
+        self.authenticate(now, id)?;
+        self.check_capacity(id)?;
+        self.arm(now, id);
+        Ok(())
+    }
+
     /// Verify the caller's credential, apply its rate limit, and remember who it is.
     fn authenticate(&mut self, now: Timestamp, id: HttpId) -> Result<(), Failure> {
         let exchange = &self.http.exchanges[&id];
         let credential = identity::credential(&exchange.request, &self.config.http.allow_origins);
+        let limited = self.config.http.rate_limit.is_some();
         let (user, limit_key) = match credential {
             Credential::None => {
-                let key = format!(
-                    "addr:{}",
-                    exchange
-                        .request
-                        .remote
-                        .as_deref()
-                        .map(host_of)
-                        .unwrap_or_default()
-                );
+                let host = exchange.request.remote.as_deref().map(host_of);
+                let key = limited.then(|| ["addr:", host.unwrap_or_default()].concat());
                 (User::shared_anonymous(ANONYMOUS_HTTP_USER.to_owned()), key)
             }
             Credential::Token(token) => {
@@ -526,11 +536,11 @@ impl Router {
                     Audience::Api,
                 )
                 .map_err(|e| Failure::new(401, format!("invalid token: {e}")))?;
-                let key = format!("user:{}", claims.sub);
+                let key = limited.then(|| ["user:", &claims.sub].concat());
                 (User::from_claims(&claims), key)
             }
         };
-        if let Some(limit) = self.config.http.rate_limit {
+        if let (Some(limit), Some(limit_key)) = (self.config.http.rate_limit, limit_key) {
             if let Err(retry) = self.http.limiter.take(limit, &limit_key, now) {
                 let mut failure =
                     Failure::new(429, format!("rate limit exceeded; retry in {retry} s"));
@@ -571,10 +581,14 @@ impl Router {
             .clone()
             .ok_or_else(|| Failure::new(401, "not authenticated"))?;
         let workspace = Self::acting_workspace(&user, url_workspace);
-        let client_id = format!(
-            "{HTTP_PEER_PREFIX}{}-{}",
-            self.config.server_id, exchange.seq
-        );
+        let mut seq = itoa::Buffer::new();
+        let client_id = [
+            HTTP_PEER_PREFIX,
+            &self.config.server_id,
+            "-",
+            seq.format(exchange.seq),
+        ]
+        .concat();
         let addr = ClientAddr::new(workspace, client_id);
         exchange.addr = Some(addr.clone());
         let conn = exchange.conn;
@@ -825,9 +839,9 @@ fn absolute_query(workspace: &str, service: &str) -> String {
     if service.contains('/') {
         service.to_owned()
     } else if service.contains(':') {
-        format!("{workspace}/{service}")
+        [workspace, "/", service].concat()
     } else {
-        format!("{workspace}/*:{service}")
+        [workspace, "/*:", service].concat()
     }
 }
 
