@@ -124,15 +124,17 @@ pub(crate) fn error_body(detail: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// [`to_json`]'s text, written straight from the msgpack value: every answer passes here, and
-/// a JSON tree in between cost an allocation per node.
+/// A msgpack value as JSON text. Bytes become `{"_rtype": "bytes", "_rvalue": <base64>}` (so a
+/// bytes or ndarray result is never a 500); non-finite floats, extension values (timestamps)
+/// and nil become `null`; map keys are sorted, a repeated key keeps its last value, and a key
+/// that is not a string is written as its JSON text. Written straight from the value: every
+/// answer passes here.
 pub(crate) fn json_bytes(value: &Value) -> Vec<u8> {
-    // Only string keys, and nothing that fails to serialize: the fallback never runs.
-    serde_json::to_vec(&JsonText(value)).unwrap_or_else(|_| to_json(value).to_string().into_bytes())
+    // Cannot fail: every key written is a string.
+    serde_json::to_vec(&JsonText(value)).unwrap_or_else(|_| b"null".to_vec())
 }
 
-/// Serializes as [`to_json`] converts: the same values, and map keys sorted with the last of
-/// a repeated key kept, as in serde_json's (ordered) map.
+/// [`json_bytes`]'s rules as a serde value.
 struct JsonText<'a>(&'a Value);
 
 impl Serialize for JsonText<'_> {
@@ -161,7 +163,10 @@ impl Serialize for JsonText<'_> {
                     .iter()
                     .map(|(k, v)| match k.as_str() {
                         Some(s) => (Cow::Borrowed(s), v),
-                        None => (Cow::Owned(to_json(k).to_string()), v),
+                        None => (
+                            Cow::Owned(String::from_utf8_lossy(&json_bytes(k)).into_owned()),
+                            v,
+                        ),
                     })
                     .collect();
                 // Stable: of equal keys the last stays last, and is the one kept.
@@ -176,42 +181,6 @@ impl Serialize for JsonText<'_> {
                 map.end()
             }
         }
-    }
-}
-
-/// A msgpack value as JSON. Bytes become `{"_rtype": "bytes", "_rvalue": <base64>}` (so a bytes
-/// or ndarray result is never a 500); non-finite floats become `null`; extension values
-/// (timestamps) become `null`; non-string map keys are written as their JSON text.
-pub(crate) fn to_json(value: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        Value::Nil | Value::Ext(..) => J::Null,
-        Value::Boolean(b) => J::Bool(*b),
-        Value::Integer(i) => i
-            .as_i64()
-            .map(J::from)
-            .or_else(|| i.as_u64().map(J::from))
-            .unwrap_or(J::Null),
-        Value::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(J::Null, J::Number),
-        Value::F64(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Value::String(s) => J::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        Value::Binary(bytes) => serde_json::json!({
-            "_rtype": "bytes",
-            "_rvalue": Base64::encode_string(bytes),
-        }),
-        Value::Array(items) => J::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => J::Object(
-            entries
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k.as_str() {
-                        Some(s) => s.to_owned(),
-                        None => to_json(k).to_string(),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
     }
 }
 
@@ -270,13 +239,49 @@ mod tests {
     #[test]
     fn json_never_fails_on_bytes_or_nan() {
         let v = Value::Map(vec![
-            ("b".into(), Value::Binary(vec![1, 2, 3])),
             ("n".into(), Value::F64(f64::NAN)),
+            ("b".into(), Value::Binary(vec![1, 2, 3])),
+            (Value::from(7), Value::Ext(1, vec![0])),
         ]);
         assert_eq!(
-            to_json(&v),
-            serde_json::json!({"b": {"_rtype": "bytes", "_rvalue": "AQID"}, "n": null})
+            String::from_utf8(json_bytes(&v)).unwrap(),
+            r#"{"7":null,"b":{"_rtype":"bytes","_rvalue":"AQID"},"n":null}"#
         );
+    }
+
+    /// The conversion `json_bytes` replaced (a `serde_json::Value` tree, then its text), kept
+    /// as the oracle of what the HTTP API has always written.
+    fn to_json(value: &Value) -> serde_json::Value {
+        use serde_json::Value as J;
+        match value {
+            Value::Nil | Value::Ext(..) => J::Null,
+            Value::Boolean(b) => J::Bool(*b),
+            Value::Integer(i) => i
+                .as_i64()
+                .map(J::from)
+                .or_else(|| i.as_u64().map(J::from))
+                .unwrap_or(J::Null),
+            Value::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(J::Null, J::Number),
+            Value::F64(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::String(s) => J::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            Value::Binary(bytes) => serde_json::json!({
+                "_rtype": "bytes",
+                "_rvalue": Base64::encode_string(bytes),
+            }),
+            Value::Array(items) => J::Array(items.iter().map(to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = match k.as_str() {
+                            Some(s) => s.to_owned(),
+                            None => to_json(k).to_string(),
+                        };
+                        (key, to_json(v))
+                    })
+                    .collect(),
+            ),
+        }
     }
 
     /// A pseudo-random msgpack value: every kind `to_json` treats apart, nested, with repeated,
