@@ -123,6 +123,20 @@ export async function start(moduleUrl) {
   return { importMs: t1 - t0, constructMs: t2 - t1, startMs: t3 - t2, totalMs: t3 - t0 };
 }
 
+/**
+ * A cold start carried on until a client can use the server: start(), then setupInTab() (root
+ * registers `bench`, a hc.connect() client gets it), then that client's first call answered.
+ * Both implementations have then connected a client: the reference's start() connects none,
+ * ours connects root's.
+ */
+export async function startAndServe(moduleUrl) {
+  const t0 = now();
+  const started = await start(moduleUrl);
+  await setupInTab();
+  checkEcho(SMALL, await inTab.echo(SMALL));
+  return { ...started, readyMs: now() - t0 };
+}
+
 /** Root registers `bench`; a hc.connect() client gets it. */
 export async function setupInTab() {
   const info = await api.registerService({
