@@ -146,7 +146,17 @@ export function withTimeout(promise, ms, what) {
  */
 export async function launchChromium() {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found (set CHROMIUM_BIN)`);
-  const refusingProxy = createNetServer((socket) => socket.destroy());
+  // What it refused, by the request line ("CONNECT host:443 …", "GET http://host/… …"), for the
+  // test that checks the page stays offline (bounded: a first chunk, a thousand lines).
+  const refused = [];
+  const refusingProxy = createNetServer((socket) => {
+    socket.on("error", () => {});
+    socket.once("data", (chunk) => {
+      if (refused.length < 1000) refused.push(chunk.toString("latin1", 0, Math.min(chunk.length, 300)).split("\r\n")[0]);
+      socket.destroy();
+    });
+    socket.setTimeout(5000, () => socket.destroy());
+  });
   await new Promise((ok, fail) => {
     refusingProxy.once("error", fail);
     refusingProxy.listen(0, "127.0.0.1", ok);
@@ -159,6 +169,7 @@ export async function launchChromium() {
       args: [...CHROMIUM_FLAGS, proxy],
     });
     browser.on("disconnected", () => refusingProxy.close());
+    browser.refusedByProxy = refused;
     return browser;
   } catch (error) {
     refusingProxy.close();

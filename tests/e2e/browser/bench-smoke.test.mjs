@@ -17,6 +17,7 @@ const METRICS = [
   ["startup", "totalMs"],
   ["startup", "importMs"],
   ["startup", "startMs"],
+  ["ready", "readyMs"],
   ["inTabSmallSeq", "p50"],
   ["inTabSmallSeq", "p99"],
   ["inTabSmallFlight", "callsPerS"],
@@ -65,6 +66,45 @@ describe("browser benchmark", () => {
       assert.deepEqual(ours.downloads.blocked, [], "the page tried to fetch from outside 127.0.0.1");
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps the page offline: requests leaving 127.0.0.1 fail and are listed", { timeout: 30_000 }, async () => {
+    const { launchChromium, openPage, startServer } = await import("../../../bench/browser/lib.mjs");
+    const server = await startServer([["/bench/", join(REPO, "bench", "browser")]]);
+    const browser = await launchChromium();
+    try {
+      const { page, blocked } = await openPage(browser, server.origin, { verbose: false }, "smoke");
+      const outside = ["http://example.com/a.js", "http://203.0.113.7/b.wasm", "https://cdn.jsdelivr.net/npm/c"];
+      const fromWorker = "http://198.51.100.9/d";
+      const outcomes = await page.evaluate(
+        async ([urls, workerUrl]) => {
+          const tryFetch = (u) => fetch(u, { mode: "no-cors" }).then(() => "fetched", () => "failed");
+          const results = [];
+          for (const u of urls) results.push(await tryFetch(u));
+          const source = `fetch(${JSON.stringify(workerUrl)}, {mode: "no-cors"}).then(() => postMessage("fetched"), () => postMessage("failed"))`;
+          const worker = new Worker(URL.createObjectURL(new Blob([source])));
+          results.push(await new Promise((resolve) => (worker.onmessage = (e) => resolve(e.data))));
+          results.push((await fetch("/bench/index.html")).status);
+          return results;
+        },
+        [outside, fromWorker],
+      );
+      assert.deepEqual(outcomes, ["failed", "failed", "failed", "failed", 200]);
+      // The worker's failure may be reported just after its message.
+      for (let i = 0; i < 50 && blocked.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual([...new Set(blocked)].sort(), [...outside, fromWorker].sort());
+      // Refused by the harness's proxy, not merely unreachable from this machine.
+      for (const url of [...outside, fromWorker]) {
+        const host = new URL(url).hostname;
+        assert.ok(
+          browser.refusedByProxy.some((line) => line.includes(host)),
+          `the proxy never saw ${host}: ${JSON.stringify(browser.refusedByProxy)}`,
+        );
+      }
+    } finally {
+      await browser.close();
+      await server.close();
     }
   });
 });
