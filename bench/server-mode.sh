@@ -3,13 +3,15 @@
 # single-instance-benchmark.js), unchanged but for their two import lines, run under Deno
 #   - against hypha-core 0.20.86 (its src; the scripts byte for byte),
 #   - against ours (hypha-core-rs installed from a packed tarball into a temp project),
-#   - against ours with the reference's HTTP access (services public, no rate limit: ours-public.mjs).
+#   - against ours with the reference's HTTP access (services public, no rate limit: ours-public.mjs),
+#   - against a bare Deno.serve handler that only calls the function (bare-server.mjs): the most
+#     any server can do in this harness.
 # Each script starts its own server in-process on port 9640 and loads it with fetch from the same
 # process. The driver asks each server every endpoint once while the script runs and checks the
 # answer. Prints Markdown tables (requests/s, latency, answers) and writes
 # bench/server-mode-results.json. Nothing is asserted. See bench/README.md ("Server-mode benchmark").
 #
-# Usage: bench/server-mode.sh [--budget SECONDS] [--targets ref,ours,ours-public]
+# Usage: bench/server-mode.sh [--budget SECONDS] [--targets ref,ours,ours-public,bare]
 #                             [--scripts quick-max-test,single-instance-benchmark] [--tarball PATH]
 #   --budget S   each script run is stopped S seconds after its server is ready (default 50);
 #                the scenarios it had not reached are "not reached". The scripts have no knobs for
@@ -32,7 +34,7 @@ CACHE="$ROOT/.cache"
 REF_VERSION=0.20.86
 
 BUDGET="${SERVER_MODE_BUDGET:-50}"
-TARGETS="ref,ours,ours-public"
+TARGETS="ref,ours,ours-public,bare"
 SCRIPTS="quick-max-test,single-instance-benchmark"
 TARBALL="${HYPHA_CORE_RS_TARBALL:-}"
 while [[ $# -gt 0 ]]; do
@@ -168,10 +170,21 @@ if want ours || want ours-public; then
   done
 fi
 
+# ---- bare: the scripts against bare-server.mjs -----------------------------------------------
+BARE_DIR="$LOGDIR/bare-project"
+if want bare; then
+  mkdir -p "$BARE_DIR"
+  cp "$HERE/bare-server.mjs" "$BARE_DIR/bare-server.mjs"
+  for s in "${SCRIPT_LIST[@]}"; do
+    node "$HERE/rewrite-imports.mjs" "$REF_PKG/test/performance/$s.js" "$BARE_DIR/$s.js" \
+      ./bare-server.mjs ./bare-server.mjs || exit 2
+  done
+fi
+
 # ---- run -------------------------------------------------------------------------------------
 META="$(node -e 'console.log(JSON.stringify({deno: process.argv[1], tarball: process.argv[2], hypha_rpc_for_reference: process.argv[3], cores: require("os").cpus().length, git: process.argv[4]}))' \
   "$("$DENO" --version | head -n 1)" "${TARBALL:-}" "$RPC_VERSION" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)")"
-node "$HERE/run.mjs" --deno "$DENO" --ref-dir "$REF_DIR" --ours-dir "$OURS_DIR" --targets "$TARGETS" \
+node "$HERE/run.mjs" --deno "$DENO" --ref-dir "$REF_DIR" --ours-dir "$OURS_DIR" --bare-dir "$BARE_DIR" --targets "$TARGETS" \
   --scripts "$SCRIPTS" --budget "$BUDGET" --logdir "$LOGDIR" --out "$ROOT/bench/server-mode-results.json" --meta "$META" &
 DRIVER_PID=$!
 wait "$DRIVER_PID"

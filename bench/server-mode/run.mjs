@@ -6,14 +6,16 @@
 //   ref          hypha-core 0.20.86's src under Deno: the scripts as published, byte for byte
 //   ours         hypha-core-rs from the packed tarball: the two import lines rewritten
 //   ours-public  the same, HyphaCore from ours-public.mjs (services public, no rate limit)
+//   bare         the same scripts against bare-server.mjs: a bare Deno.serve handler that only
+//                calls the function, the most any server can do in this harness
 //
 // While a script runs, this driver asks its server each endpoint once (plain fetch from Node)
 // and compares the answer with the right one, reads the script's printed requests/s and latency
 // per scenario, and the Deno process's CPU time from /proc. Prints Markdown tables and writes
 // the JSON. Nothing is asserted: a wrong answer or a missing number is a cell, not a failure.
 //
-// Usage: node bench/server-mode/run.mjs --deno PATH --ref-dir DIR --ours-dir DIR
-//          [--targets ref,ours,ours-public] [--scripts quick-max-test,single-instance-benchmark]
+// Usage: node bench/server-mode/run.mjs --deno PATH --ref-dir DIR --ours-dir DIR [--bare-dir DIR]
+//          [--targets ref,ours,ours-public,bare] [--scripts quick-max-test,single-instance-benchmark]
 //          [--budget SECONDS] [--out FILE] [--logdir DIR]
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
@@ -34,6 +36,7 @@ const TARGETS = {
   ref: { label: "hypha-core 0.20.86" },
   ours: { label: "ours" },
   "ours-public": { label: "ours (public)" },
+  bare: { label: "bare Deno.serve" },
 };
 
 function parseArgs(argv) {
@@ -54,6 +57,7 @@ function parseArgs(argv) {
       case "--deno": o.deno = resolve(val()); break;
       case "--ref-dir": o.refDir = resolve(val()); break;
       case "--ours-dir": o.oursDir = resolve(val()); break;
+      case "--bare-dir": o.bareDir = resolve(val()); break;
       case "--targets": o.targets = val().split(",").filter(Boolean); break;
       case "--scripts": o.scripts = val().split(",").filter(Boolean); break;
       case "--budget": o.budget = Number(val()); break;
@@ -65,6 +69,7 @@ function parseArgs(argv) {
   }
   for (const k of ["deno", "refDir", "oursDir"]) if (!o[k]) throw new Error(`--${k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} is required`);
   for (const t of o.targets) if (!TARGETS[t]) throw new Error(`--targets: unknown target ${t}`);
+  if (o.targets.includes("bare") && !o.bareDir) throw new Error("--targets bare needs --bare-dir");
   for (const s of o.scripts) if (!SCRIPTS[s]) throw new Error(`--scripts: unknown script ${s}`);
   if (!(o.budget > 0)) throw new Error("--budget must be a positive number of seconds");
   return o;
@@ -298,8 +303,10 @@ async function runOne(script, target) {
   const file =
     target === "ref"
       ? join(O.refDir, "test", "performance", `${script}.js`)
-      : join(O.oursDir, target === "ours" ? `${script}.js` : `${script}.public.js`);
-  const cwd = target === "ref" ? O.refDir : O.oursDir;
+      : target === "bare"
+        ? join(O.bareDir, `${script}.js`)
+        : join(O.oursDir, target === "ours" ? `${script}.js` : `${script}.public.js`);
+  const cwd = target === "ref" ? O.refDir : target === "bare" ? O.bareDir : O.oursDir;
   const args = ["run", "--allow-net", "--allow-read", "--allow-env", "--no-lock"];
   if (target === "ref") args.push("--config", join(O.refDir, "deno.json"));
   args.push(file);
