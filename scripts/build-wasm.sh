@@ -30,7 +30,8 @@ if [ "$dev" = 0 ]; then
   if [ -n "$WASM_TOOLCHAIN" ]; then
     cargo_build=(cargo "+$WASM_TOOLCHAIN" build -Z build-std=std,panic_abort)
     size_std=(-Z build-std-features=optimize_for_size)
-    export RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort"
+    # A panic aborts without a word, so its file, line and column would be dead weight.
+    export RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
     # Its own target dir: std built this way must not mix with the default toolchain's builds.
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/wasm-nightly"
   fi
