@@ -454,12 +454,15 @@ function tables(results, planned) {
   const targets = O.targets;
   const label = (t) => TARGETS[t].label;
   const find = (script, target) => results.find((r) => r.script === script && r.target === target);
+  // The servers read against the bare handler too: the share of what the harness allows.
+  const againstBare = targets.includes("bare") ? targets.filter((t) => t !== "ref" && t !== "bare") : [];
   const out = [];
 
   // 1. per scenario and endpoint
   const head = ["script", "scenario", "endpoint"];
   for (const t of targets) head.push(`${label(t)} req/s`);
   for (const t of targets.filter((t) => t !== "ref")) if (targets.includes("ref")) head.push(`${label(t)} ÷ ref`);
+  for (const t of againstBare) head.push(`${label(t)} ÷ bare`);
   head.push(`avg latency ms (${targets.map(label).join(" / ")})`);
   head.push(`CPU µs per request, client + server (same order)`);
   head.push(`HTTP 200 % (same order)`);
@@ -478,6 +481,7 @@ function tables(results, planned) {
           cells.push(r && r.na ? `n/a (${r.na})` : fmtRps(row(t)));
         }
         if (targets.includes("ref")) for (const t of targets.filter((t) => t !== "ref")) cells.push(ratio(row("ref"), row(t)));
+        for (const t of againstBare) cells.push(ratio(row("bare"), row(t)));
         cells.push(targets.map((t) => fmtLat(row(t))).join(" / "));
         cells.push(targets.map((t) => (row(t) ? fmt(row(t).cpu_us_per_req, 0) : "—")).join(" / "));
         cells.push(targets.map((t) => (row(t) ? fmt(row(t).success_pct, 0) : "—")).join(" / "));
@@ -492,6 +496,7 @@ function tables(results, planned) {
   const sh = ["script", "scenario"];
   for (const t of targets) sh.push(`${label(t)} req/s`);
   for (const t of targets.filter((t) => t !== "ref")) if (targets.includes("ref")) sh.push(`${label(t)} ÷ ref`);
+  for (const t of againstBare) sh.push(`${label(t)} ÷ bare`);
   sh.push(`avg latency ms (${targets.map(label).join(" / ")})`);
   sh.push(`CPU µs per request, client + server (same order)`);
   sh.push("answers right (same order)");
@@ -518,6 +523,7 @@ function tables(results, planned) {
         cells.push(r && r.na ? `n/a (${r.na})` : fmtRps(agg(t)));
       }
       if (targets.includes("ref")) for (const t of targets.filter((t) => t !== "ref")) cells.push(ratio(agg("ref"), agg(t)));
+      for (const t of againstBare) cells.push(ratio(agg("bare"), agg(t)));
       cells.push(targets.map((t) => fmtLat(agg(t))).join(" / "));
       cells.push(targets.map((t) => fmt(agg(t)?.cpu_us_per_req, 0)).join(" / "));
       cells.push(
