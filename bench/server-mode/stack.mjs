@@ -27,7 +27,8 @@ for (let i = 0; i < Deno.args.length; i += 2) {
 
 const { HyphaCore } = await import(`${options.dist}/hypha-core.mjs`);
 const { DenoWebSocketServer } = await import(`${options.dist}/deno-websocket-server.mjs`);
-const core = new HyphaCore({ port: 9645, ServerClass: DenoWebSocketServer, http: { rateLimit: 0 } });
+const PORT = 9645;
+const core = new HyphaCore({ port: PORT, ServerClass: DenoWebSocketServer, http: { rateLimit: 0 } });
 const api = await core.start();
 // Each service its own function: hypha-rpc annotates a function object once.
 const multiply = () => (a = 1, b = 1) => ({ result: Number(a) * Number(b) });
@@ -37,7 +38,7 @@ await api.registerService({ id: "vault", multiply: multiply() });
 const exchanges = core._listener._exchanges;
 
 // What Deno's fetch sends, as listen-deno.js passes it on.
-const HEADERS = ["accept", "*/*", "accept-encoding", "gzip,br", "host", "127.0.0.1:9640", "user-agent", "Deno/2"];
+const HEADERS = ["accept", "*/*", "accept-encoding", "gzip,br", "host", `127.0.0.1:${PORT}`, "user-agent", "Deno/2"];
 function request(path, toResponse) {
   return new Promise((resolve) => {
     const request = { method: "GET", path, query: "a=9&b=22", headers: HEADERS.slice(), remote: "127.0.0.1:40000", complete: true };
