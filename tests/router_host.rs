@@ -43,6 +43,70 @@ fn host_methods_are_listed_in_the_default_service() {
 }
 
 #[test]
+fn only_the_host_pages_own_client_gets_the_managers_descriptors_without_docs() {
+    let mut h = host_harness();
+    let host = h.root("root", "default");
+    // A root token does not make a client the host's: only the configured address does.
+    let other_root = h.root("root", "ws-other");
+    let anonymous = h.anonymous("c1", None);
+    for service in ["default", "built-in"] {
+        let lean = h
+            .call_built_in(
+                &host,
+                "get_service",
+                vec![mp(json!(service))],
+                Promise::Star,
+            )
+            .expect("host's descriptor");
+        let lean_methods = method_entries(&lean);
+        assert!(lean_methods.len() > 2, "{service}: {lean}");
+        for (name, method) in &lean_methods {
+            assert_eq!(method["_rtype"], "method", "{service}.{name}");
+            assert_eq!(method["_rtarget"], MANAGER, "{service}.{name}");
+            assert!(method.get("_rschema").is_none(), "{service}.{name}");
+            assert!(method.get("_rdoc").is_none(), "{service}.{name}");
+        }
+        for client in [&other_root, &anonymous] {
+            let full = h
+                .call_built_in(
+                    client,
+                    "get_service",
+                    vec![mp(json!(service))],
+                    Promise::Star,
+                )
+                .expect("descriptor");
+            let full_methods = method_entries(&full);
+            assert_eq!(full_methods.len(), lean_methods.len(), "{service}");
+            for (name, method) in &full_methods {
+                assert!(
+                    method["_rschema"]["description"].is_string(),
+                    "{service}.{name}"
+                );
+                assert!(method["_rdoc"].is_string(), "{service}.{name}");
+            }
+        }
+    }
+}
+
+/// The method descriptors of a service descriptor, at its top level and one level down
+/// (`message_cache.*`).
+fn method_entries(service: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    let mut found = Vec::new();
+    for (name, value) in service.as_object().expect("a map") {
+        if value["_rtype"] == "method" {
+            found.push((name.clone(), value.clone()));
+        } else if let Some(inner) = value.as_object() {
+            for (sub, method) in inner {
+                if method["_rtype"] == "method" {
+                    found.push((format!("{name}.{sub}"), method.clone()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
 fn a_host_method_reaches_the_host_with_the_callers_identity_and_returns_its_answer() {
     let mut h = host_harness();
     let host = h.root("root", "default");

@@ -70,8 +70,8 @@ pub(super) fn call_built_in(
             .str(0, "service_id")
             .map(|s| s.split('@').next().unwrap_or(s))
         {
-            Some("default") => Outcome::Value(super::default_service(env.config)),
-            Some("built-in") => Outcome::Value(super::built_in_service(env.config)),
+            Some("default") => Outcome::Value(super::default_service(env.config, caller.addr)),
+            Some("built-in") => Outcome::Value(super::built_in_service(env.config, caller.addr)),
             other => Outcome::Error(ManagerError::NotFound(format!(
                 "Service not found: {}",
                 other.unwrap_or("")

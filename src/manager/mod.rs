@@ -163,14 +163,24 @@ pub(crate) fn resume(then: Continuation, reply: Result<Value, String>) -> Outcom
     methods::resume(then, reply)
 }
 
-/// The manager's `default` service descriptor for this configuration.
-pub(crate) fn default_service(config: &Config) -> Value {
-    descriptor::default_service(&facts(config, &manager_target(config)))
+/// The manager's `default` service descriptor for this configuration, as `recipient` gets it.
+pub(crate) fn default_service(config: &Config, recipient: &ClientAddr) -> Value {
+    let target = manager_target(config);
+    descriptor::default_service(&facts(config, &target), docs_for(config, recipient))
 }
 
-/// The manager's `built-in` service descriptor for this configuration.
-pub(crate) fn built_in_service(config: &Config) -> Value {
-    descriptor::built_in_service(&facts(config, &manager_target(config)))
+/// The manager's `built-in` service descriptor for this configuration, as `recipient` gets it.
+pub(crate) fn built_in_service(config: &Config, recipient: &ClientAddr) -> Value {
+    let target = manager_target(config);
+    descriptor::built_in_service(&facts(config, &target), docs_for(config, recipient))
+}
+
+/// Every client gets the manager's method docs but the host page's own root client.
+fn docs_for(config: &Config, recipient: &ClientAddr) -> descriptor::MethodDocs {
+    match &config.host {
+        Some(host) if host.client == *recipient => descriptor::MethodDocs::Omitted,
+        _ => descriptor::MethodDocs::Included,
+    }
 }
 
 /// The names of the `default` service's methods.
