@@ -4,7 +4,9 @@
 # (wasm-bindgen, target web), into pkg/. Needs the wasm32 target, a wasm-bindgen CLI of the
 # version in Cargo.lock, and wasm-opt (Debian's binaryen); scripts/lib/deps.sh installs them.
 #
-# Usage: scripts/build-wasm.sh [--dev]
+# Usage: scripts/build-wasm.sh [--dev | --names DIR]
+#   --names DIR  only the in-tab module, optimised as shipped but with its function names kept,
+#                into DIR (for bench/wasm-size.py); pkg/ is left alone
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
@@ -18,7 +20,11 @@ ensure_wasm_bindgen_cli
 ensure_binaryen
 
 dev=0
-[ "${1:-}" = "--dev" ] && dev=1
+names_dir=""
+case "${1:-}" in
+  --dev) dev=1 ;;
+  --names) names_dir="${2:?--names needs a directory}" ;;
+esac
 # The optimised builds rebuild std with panic=immediate-abort on the pinned nightly (see
 # ensure_wasm_toolchain); without it, or with --dev, the default toolchain builds as before.
 cargo_build=(cargo build)
@@ -51,17 +57,29 @@ build_module() { # build_module OUT_NAME CARGO_PROFILE WASM_OPT_LEVEL CARGO_FEAT
   local std_features=()
   [ "$module_profile" = wasm-release ] && std_features=("${size_std[@]}")
   "${cargo_build[@]}" "${std_features[@]}" --lib --target wasm32-unknown-unknown --profile "$module_profile" "$@"
-  wasm-bindgen --target web --out-dir pkg --out-name "$name" "$target_dir/hypha_core.wasm"
+  local out=pkg keep_names=()
+  if [ -n "$names_dir" ]; then
+    out="$names_dir"
+    keep_names=(-g --strip-dwarf)
+    wasm-bindgen --target web --keep-debug --out-dir "$out" --out-name "$name" "$target_dir/hypha_core.wasm"
+  else
+    wasm-bindgen --target web --out-dir "$out" --out-name "$name" "$target_dir/hypha_core.wasm"
+  fi
   if [ "$dev" = 0 ]; then
     # The producers and target_features sections are build metadata wasm-bindgen has already
     # read; no browser needs them.
-    wasm-opt "$opt_level" --strip-producers --strip-target-features --enable-bulk-memory \
+    wasm-opt "$opt_level" "${keep_names[@]}" --strip-producers --strip-target-features --enable-bulk-memory \
       --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-      -o "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
-    mv "pkg/${name}_bg.opt.wasm" "pkg/${name}_bg.wasm"
+      -o "$out/${name}_bg.opt.wasm" "$out/${name}_bg.wasm"
+    mv "$out/${name}_bg.opt.wasm" "$out/${name}_bg.wasm"
   fi
-  echo "pkg/${name}_bg.wasm: $(wc -c <"pkg/${name}_bg.wasm") bytes, $(gzip -9c "pkg/${name}_bg.wasm" | wc -c) gzipped"
+  echo "$out/${name}_bg.wasm: $(wc -c <"$out/${name}_bg.wasm") bytes, $(gzip -9c "$out/${name}_bg.wasm" | wc -c) gzipped"
 }
+if [ -n "$names_dir" ]; then
+  mkdir -p "$names_dir"
+  build_module hypha_core wasm-release -Oz
+  exit 0
+fi
 rm -rf pkg
 build_module hypha_core wasm-release -Oz
 build_module hypha_core_plugin wasm-release -Oz --no-default-features --features plugin-bridge

@@ -69,6 +69,26 @@ describe("browser benchmark", () => {
     }
   });
 
+  it("bench/browser/threads.mjs tells how busy the main thread and the worker's were", { timeout: 60_000 }, async () => {
+    const { stdout } = await run(process.execPath, [join(REPO, "bench", "browser", "threads.mjs"), "--calls", "2000"], {
+      cwd: REPO,
+      timeout: 55_000,
+    });
+    assert.match(stdout, /^ours, worker echo, 32 in flight, traced: \d+ calls\/s \(2000 calls in \d+ ms of tasks\)$/m);
+    const threads = [...stdout.matchAll(/^ {2}(\S.*?) +busy +([\d.]+) % +([\d.]+) µs\/call +(\d+) tasks$/gm)].map((m) => ({
+      name: m[1],
+      busy: Number(m[2]),
+      perCall: Number(m[3]),
+      tasks: Number(m[4]),
+    }));
+    assert.deepEqual(threads.map((t) => t.name.split(" ")[0]).sort(), ["CrRendererMain", "DedicatedWorker"], stdout);
+    for (const t of threads) {
+      // Every call is at least a task on the worker, and the main thread hears each answer.
+      assert.ok(t.busy > 0 && t.busy <= 100, `${t.name} busy ${t.busy} %`);
+      assert.ok(t.perCall > 0 && t.tasks >= 2000, `${t.name}: ${t.perCall} µs/call over ${t.tasks} tasks`);
+    }
+  });
+
   it("keeps the page offline: requests leaving 127.0.0.1 fail and are listed", { timeout: 30_000 }, async () => {
     const { launchChromium, openPage, startServer } = await import("../../../bench/browser/lib.mjs");
     const server = await startServer([["/bench/", join(REPO, "bench", "browser")]]);

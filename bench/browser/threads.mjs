@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Which thread bounds a throughput row: runs it (32 calls in flight) under a Chromium trace and
+// prints, for the page's main thread and the worker's, the share of the traced window spent in
+// tasks and the task time per call. A thread near 100 % busy is the bound; the other waits.
+//
+//   node bench/browser/threads.mjs [--impl ours|reference] [--dist DIR] [--which worker|inTab]
+//                                  [--calls N]
+//
+// Tracing costs time of its own, so calls/s here are lower than bench/browser.sh's; compare the
+// threads with each other, not with the table.
+import { join, resolve } from "node:path";
+import { REPO, ensureReference, launchChromium, openPage, startServer } from "./lib.mjs";
+
+function parseArgs(argv) {
+  const o = { impl: "ours", dist: join(REPO, "dist"), which: "worker", calls: 20000 };
+  for (let i = 0; i < argv.length; i++) {
+    const [k, inline] = argv[i].includes("=") ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
+    const v = () => (inline !== undefined ? inline : argv[++i]);
+    if (k === "--impl") o.impl = v();
+    else if (k === "--dist") o.dist = resolve(v());
+    else if (k === "--which") o.which = v();
+    else if (k === "--calls") o.calls = Number(v());
+    else {
+      console.error(`threads.mjs: unknown argument ${argv[i]}`);
+      process.exit(2);
+    }
+  }
+  if (!["worker", "inTab"].includes(o.which)) throw new Error(`--which must be worker or inTab, not ${o.which}`);
+  return o;
+}
+
+/** Top-level task time per renderer thread (main, dedicated workers) over the tasks' span. */
+export function threadBusy(events) {
+  const names = new Map();
+  for (const e of events) if (e.ph === "M" && e.name === "thread_name") names.set(`${e.pid}:${e.tid}`, e.args.name);
+  const threads = new Map();
+  let first = Infinity;
+  let last = 0;
+  for (const e of events) {
+    // Each task the scheduler runs is one complete ("X") RunTask event on its thread.
+    if (e.ph !== "X" || !e.name.endsWith("RunTask")) continue;
+    const key = `${e.pid}:${e.tid}`;
+    const name = names.get(key) || key;
+    if (!/CrRendererMain|DedicatedWorker/.test(name)) continue;
+    const t = threads.get(key) || { name, taskUs: 0, tasks: 0 };
+    t.taskUs += e.dur || 0;
+    t.tasks++;
+    threads.set(key, t);
+    first = Math.min(first, e.ts);
+    last = Math.max(last, e.ts + (e.dur || 0));
+  }
+  return { windowUs: last - first, threads: [...threads.values()] };
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const mounts = [
+    ["/bench/", join(REPO, "bench", "browser")],
+    ["/vendor/hypha-rpc/", join(REPO, "node_modules", "hypha-rpc", "dist")],
+    ["/ours/", o.dist],
+  ];
+  if (o.impl === "reference") mounts.push(["/ref/", join(ensureReference(), "dist")]);
+  const server = await startServer(mounts);
+  const browser = await launchChromium();
+  try {
+    const { context, page } = await openPage(browser, server.origin, { verbose: false }, o.impl);
+    const ev = (fn, ...args) => page.evaluate(([fn, args]) => window.bench[fn](...args), [fn, args]);
+    await ev("start", `${server.origin}/${o.impl === "ours" ? "ours" : "ref"}/hypha-core.mjs`);
+    await ev("setupInTab");
+    if (o.which === "worker") await ev("setupWorker", `${server.origin}/bench/echo-worker.js`);
+    const row = () => ev("throughput", o.which, "small", o.calls, 60_000);
+    await row(); // warm: JIT, caches
+    await browser.startTracing(page, { categories: ["toplevel"] });
+    const measured = await row();
+    const trace = JSON.parse((await browser.stopTracing()).toString());
+    const { windowUs, threads } = threadBusy(trace.traceEvents || trace);
+    console.log(
+      `${o.impl}, ${o.which} echo, 32 in flight, traced: ${Math.round(measured.callsPerS)} calls/s ` +
+        `(${measured.done} calls in ${(windowUs / 1000).toFixed(0)} ms of tasks)`,
+    );
+    for (const t of threads) {
+      const busy = ((100 * t.taskUs) / windowUs).toFixed(1);
+      const perCall = (t.taskUs / measured.done).toFixed(1);
+      console.log(`  ${t.name.padEnd(24)} busy ${busy.padStart(5)} %  ${perCall.padStart(6)} µs/call  ${t.tasks} tasks`);
+    }
+    await context.close();
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+await main();
