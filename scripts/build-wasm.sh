@@ -85,3 +85,12 @@ build_module hypha_core wasm-release -Oz
 build_module hypha_core_plugin wasm-release -Oz --no-default-features --features plugin-bridge
 # Server mode (hypha-core-rs/deno-websocket-server, Deno and Node): the server with the HTTP API.
 build_module hypha_core_server wasm-server -O3 --features http
+# Which std the page's modules were built with: js/test/core.test.mjs holds the page's download
+# to the size budget of that build.
+if [ "$dev" = 1 ]; then
+  echo dev >pkg/size-build.txt
+elif [ -n "$WASM_TOOLCHAIN" ]; then
+  echo "$WASM_TOOLCHAIN" >pkg/size-build.txt
+else
+  echo default-toolchain >pkg/size-build.txt
+fi
