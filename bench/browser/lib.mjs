@@ -1,5 +1,6 @@
-// Shared by the browser benchmark's driver (run.mjs) and profiler (profile.mjs): the reference
-// package in a cache directory, the static server, Chromium, and a fresh bench page.
+// Shared by the browser benchmark's driver (run.mjs) and its diagnostics (profile.mjs,
+// threads.mjs): the reference package in a cache directory, the static server, Chromium, and a
+// fresh bench page.
 import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
@@ -206,4 +207,42 @@ export async function openPage(browser, origin, opts, label) {
   await page.goto(`${origin}/bench/index.html`);
   await page.waitForFunction(() => window.benchReady === true);
   return { context, page, responses, blocked };
+}
+
+/**
+ * One implementation on the bench page, for the diagnostic scripts (profile.mjs, threads.mjs):
+ * the static server (the bench, the worker's hypha-rpc, ours from `dist`, the reference's
+ * package for `impl: "reference"`), Chromium and a fresh page. `ev(fn, ...args)` runs
+ * `window.bench[fn]` in the page; `moduleUrl` is the implementation's module; `close()` ends all.
+ */
+export async function benchSession({ impl, dist }) {
+  const mounts = [
+    ["/bench/", HERE],
+    ["/vendor/hypha-rpc/", join(REPO, "node_modules", "hypha-rpc", "dist")],
+    ["/ours/", dist],
+  ];
+  if (impl === "reference") mounts.push(["/ref/", join(ensureReference(), "dist")]);
+  const server = await startServer(mounts);
+  const close = async (browser) => {
+    if (browser) await browser.close();
+    await server.close();
+  };
+  let browser = null;
+  try {
+    browser = await launchChromium();
+    const { context, page } = await openPage(browser, server.origin, { verbose: false }, impl);
+    return {
+      server,
+      browser,
+      context,
+      page,
+      moduleUrl: `${server.origin}/${impl === "ours" ? "ours" : "ref"}/hypha-core.mjs`,
+      workerUrl: `${server.origin}/bench/echo-worker.js`,
+      ev: (fn, ...args) => page.evaluate(([fn, args]) => window.bench[fn](...args), [fn, args]),
+      close: () => close(browser),
+    };
+  } catch (error) {
+    await close(browser);
+    throw error;
+  }
 }

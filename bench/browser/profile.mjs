@@ -10,7 +10,7 @@
 // comments in such a bundle then attribute each function to its source module.
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { REPO, ensureReference, launchChromium, openPage, startServer } from "./lib.mjs";
+import { REPO, benchSession } from "./lib.mjs";
 
 function parseArgs(argv) {
   const o = { impl: "ours", dist: join(REPO, "dist"), which: "inTab", arg: "small", mode: "flight", calls: 20000, top: 30 };
@@ -57,19 +57,10 @@ function moduleMap(file) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const mounts = [
-    ["/bench/", join(REPO, "bench", "browser")],
-    ["/vendor/hypha-rpc/", join(REPO, "node_modules", "hypha-rpc", "dist")],
-    ["/ours/", o.dist],
-  ];
-  if (o.impl === "reference") mounts.push(["/ref/", join(ensureReference(), "dist")]);
-  const server = await startServer(mounts);
-  const browser = await launchChromium();
-  const moduleUrl = `${server.origin}/${o.impl === "ours" ? "ours" : "ref"}/hypha-core.mjs`;
+  const session = await benchSession(o);
+  const { context, page, ev, moduleUrl } = session;
   const bundleFile = o.impl === "ours" ? join(o.dist, "hypha-core.mjs") : null;
   try {
-    const { context, page } = await openPage(browser, server.origin, { verbose: false }, o.impl);
-    const ev = (fn, ...args) => page.evaluate(([fn, args]) => window.bench[fn](...args), [fn, args]);
     if (o.which === "start") {
       // A cold start: import() + new HyphaCore() + start() in a fresh page, profiled whole.
       const cdp = await context.newCDPSession(page);
@@ -85,7 +76,7 @@ async function main() {
     }
     await ev("start", moduleUrl);
     await ev("setupInTab");
-    if (o.which === "worker") await ev("setupWorker", `${server.origin}/bench/echo-worker.js`);
+    if (o.which === "worker") await ev("setupWorker", session.workerUrl);
     const run = () =>
       o.mode === "flight" ? ev("throughput", o.which, o.arg, o.calls, 60_000) : ev("latency", o.which, o.arg, 0, o.calls);
     await run(); // warm: JIT, caches
@@ -99,8 +90,7 @@ async function main() {
     report(profile, bundleFile ? moduleMap(bundleFile) : null, o.top, measured.done || measured.n);
     await context.close();
   } finally {
-    await browser.close();
-    await server.close();
+    await session.close();
   }
 }
 

@@ -9,7 +9,7 @@
 // Tracing costs time of its own, so calls/s here are lower than bench/browser.sh's; compare the
 // threads with each other, not with the table.
 import { join, resolve } from "node:path";
-import { REPO, ensureReference, launchChromium, openPage, startServer } from "./lib.mjs";
+import { REPO, benchSession } from "./lib.mjs";
 
 function parseArgs(argv) {
   const o = { impl: "ours", dist: join(REPO, "dist"), which: "worker", calls: 20000 };
@@ -54,20 +54,12 @@ export function threadBusy(events) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const mounts = [
-    ["/bench/", join(REPO, "bench", "browser")],
-    ["/vendor/hypha-rpc/", join(REPO, "node_modules", "hypha-rpc", "dist")],
-    ["/ours/", o.dist],
-  ];
-  if (o.impl === "reference") mounts.push(["/ref/", join(ensureReference(), "dist")]);
-  const server = await startServer(mounts);
-  const browser = await launchChromium();
+  const session = await benchSession(o);
+  const { browser, page, ev } = session;
   try {
-    const { context, page } = await openPage(browser, server.origin, { verbose: false }, o.impl);
-    const ev = (fn, ...args) => page.evaluate(([fn, args]) => window.bench[fn](...args), [fn, args]);
-    await ev("start", `${server.origin}/${o.impl === "ours" ? "ours" : "ref"}/hypha-core.mjs`);
+    await ev("start", session.moduleUrl);
     await ev("setupInTab");
-    if (o.which === "worker") await ev("setupWorker", `${server.origin}/bench/echo-worker.js`);
+    if (o.which === "worker") await ev("setupWorker", session.workerUrl);
     const row = () => ev("throughput", o.which, "small", o.calls, 60_000);
     await row(); // warm: JIT, caches
     await browser.startTracing(page, { categories: ["toplevel"] });
@@ -83,10 +75,8 @@ async function main() {
       const perCall = (t.taskUs / measured.done).toFixed(1);
       console.log(`  ${t.name.padEnd(24)} busy ${busy.padStart(5)} %  ${perCall.padStart(6)} µs/call  ${t.tasks} tasks`);
     }
-    await context.close();
   } finally {
-    await browser.close();
-    await server.close();
+    await session.close();
   }
 }
 
