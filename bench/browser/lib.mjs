@@ -246,3 +246,23 @@ export async function benchSession({ impl, dist }) {
     throw error;
   }
 }
+
+/**
+ * The diagnostic scripts' options: `--name value` or `--name=value` for each key of `defaults`
+ * (a number where the default is one; `--dist` resolved to an absolute path). An unknown option
+ * ends the process with status 2.
+ */
+export function parseOptions(argv, defaults, script) {
+  const o = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].includes("=") ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
+    const key = flag.slice(2);
+    if (!flag.startsWith("--") || !Object.hasOwn(defaults, key)) {
+      console.error(`${script}: unknown argument ${argv[i]}`);
+      process.exit(2);
+    }
+    const value = inline !== undefined ? inline : argv[++i];
+    o[key] = typeof defaults[key] === "number" ? Number(value) : key === "dist" ? resolve(value) : value;
+  }
+  return o;
+}

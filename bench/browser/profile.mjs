@@ -9,28 +9,10 @@
 // `node scripts/build-js.mjs --dev` and pass its directory as --dist. esbuild's `// path`
 // comments in such a bundle then attribute each function to its source module.
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { REPO, benchSession } from "./lib.mjs";
+import { join } from "node:path";
+import { REPO, benchSession, parseOptions } from "./lib.mjs";
 
-function parseArgs(argv) {
-  const o = { impl: "ours", dist: join(REPO, "dist"), which: "inTab", arg: "small", mode: "flight", calls: 20000, top: 30 };
-  for (let i = 0; i < argv.length; i++) {
-    const [k, inline] = argv[i].includes("=") ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
-    const v = () => (inline !== undefined ? inline : argv[++i]);
-    if (k === "--impl") o.impl = v();
-    else if (k === "--dist") o.dist = resolve(v());
-    else if (k === "--which") o.which = v();
-    else if (k === "--arg") o.arg = v();
-    else if (k === "--mode") o.mode = v();
-    else if (k === "--calls") o.calls = Number(v());
-    else if (k === "--top") o.top = Number(v());
-    else {
-      console.error(`profile.mjs: unknown argument ${argv[i]}`);
-      process.exit(2);
-    }
-  }
-  return o;
-}
+const DEFAULTS = { impl: "ours", dist: join(REPO, "dist"), which: "inTab", arg: "small", mode: "flight", calls: 20000, top: 30 };
 
 /** Bundle line → source module, from esbuild's `// path/to/module.js` comments. */
 function moduleMap(file) {
@@ -56,7 +38,7 @@ function moduleMap(file) {
 }
 
 async function main() {
-  const o = parseArgs(process.argv.slice(2));
+  const o = parseOptions(process.argv.slice(2), DEFAULTS, "profile.mjs");
   const session = await benchSession(o);
   const { context, page, ev, moduleUrl } = session;
   const bundleFile = o.impl === "ours" ? join(o.dist, "hypha-core.mjs") : null;

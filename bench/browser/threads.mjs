@@ -8,23 +8,11 @@
 //
 // Tracing costs time of its own, so calls/s here are lower than bench/browser.sh's; compare the
 // threads with each other, not with the table.
-import { join, resolve } from "node:path";
-import { REPO, benchSession } from "./lib.mjs";
+import { join } from "node:path";
+import { REPO, benchSession, parseOptions } from "./lib.mjs";
 
 function parseArgs(argv) {
-  const o = { impl: "ours", dist: join(REPO, "dist"), which: "worker", calls: 20000 };
-  for (let i = 0; i < argv.length; i++) {
-    const [k, inline] = argv[i].includes("=") ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
-    const v = () => (inline !== undefined ? inline : argv[++i]);
-    if (k === "--impl") o.impl = v();
-    else if (k === "--dist") o.dist = resolve(v());
-    else if (k === "--which") o.which = v();
-    else if (k === "--calls") o.calls = Number(v());
-    else {
-      console.error(`threads.mjs: unknown argument ${argv[i]}`);
-      process.exit(2);
-    }
-  }
+  const o = parseOptions(argv, { impl: "ours", dist: join(REPO, "dist"), which: "worker", calls: 20000 }, "threads.mjs");
   if (!["worker", "inTab"].includes(o.which)) throw new Error(`--which must be worker or inTab, not ${o.which}`);
   return o;
 }
