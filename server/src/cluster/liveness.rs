@@ -3,6 +3,17 @@
 use super::messages::*;
 use super::*;
 
+/// What a server knows of the others, as of its last heartbeat.
+#[derive(Default)]
+pub(super) struct Peers {
+    /// Servers whose state this one has loaded, alive at the last heartbeat: their incarnation
+    /// (empty: load it again when it shows, since Redis lost what it announced meanwhile).
+    known: HashMap<String, String>,
+    /// Until then a known server missing from Redis is not taken for dead: Redis came back
+    /// empty, and every live server writes itself back at its next heartbeat.
+    patient_until: Option<tokio::time::Instant>,
+}
+
 impl Cluster {
     pub(super) async fn heartbeat_loop(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.heartbeat_ttl / 3);
@@ -24,11 +35,24 @@ impl Cluster {
                 ttl_ms(self.heartbeat_ttl),
             )
             .await?;
-        let added: i64 = redis.sadd("hc:servers", &self.id).await?;
-        if added == 1 {
-            // Redis lost this server (restarted empty, or it is new): write its state again.
+        let mut peers = self.peers.lock().await;
+        let member: bool = redis.sismember("hc:servers", &self.id).await?;
+        if !member {
+            // Redis lost this server (it restarted empty, or reaped it), or it is new. Its state
+            // goes back first and its name in the member set last: a server that sees it there
+            // and loads it must find all of it.
             self.republish().await;
+            let _: i64 = redis.sadd("hc:servers", &self.id).await?;
+            // If Redis restarted empty, the others are missing from it too until their own next
+            // heartbeat: their absence proves nothing for one TTL.
+            peers.patient_until = Some(tokio::time::Instant::now() + self.heartbeat_ttl);
+            for incarnation in peers.known.values_mut() {
+                incarnation.clear();
+            }
         }
+        let patient = peers
+            .patient_until
+            .is_some_and(|until| tokio::time::Instant::now() < until);
         let members: Vec<String> = redis.smembers("hc:servers").await?;
         let others: Vec<&String> = members.iter().filter(|s| **s != self.id).collect();
         // One MGET for every other server's heartbeat: a tick costs four commands whatever the
@@ -39,20 +63,24 @@ impl Cluster {
             let keys: Vec<String> = others.iter().map(|s| server_key(s)).collect();
             redis::cmd("MGET").arg(keys).query_async(&mut redis).await?
         };
-        let mut known = self.known.lock().await;
         for (server, incarnation) in others.into_iter().zip(incarnations) {
-            let before = known.get(server).cloned();
+            let before = peers.known.get(server).cloned();
             match incarnation {
                 Some(now) if before.as_ref() == Some(&now) => {}
                 Some(now) => {
                     // (A restarted server's old clients go in the Router, which sees the new
-                    // incarnation.)
-                    info!(%server, "cluster: a server joined");
+                    // incarnation; loading a server again with the same one adds what it lacks.)
+                    if before.as_deref() == Some("") {
+                        info!(%server, "cluster: loading a server again (Redis lost its state)");
+                    } else {
+                        info!(%server, "cluster: a server joined");
+                    }
                     self.load(server, &now).await?;
-                    known.insert(server.clone(), now);
+                    peers.known.insert(server.clone(), now);
                 }
+                None if patient => {}
                 None => {
-                    if known.remove(server).is_some() {
+                    if peers.known.remove(server).is_some() {
                         warn!(%server, "cluster: a server stopped answering; purging its clients");
                         self.forget_server(server);
                     }
@@ -60,14 +88,18 @@ impl Cluster {
                 }
             }
         }
+        if patient {
+            return Ok(());
+        }
         // A server that left the member set (it left, or was reaped) is gone too.
-        let gone: Vec<String> = known
+        let gone: Vec<String> = peers
+            .known
             .keys()
             .filter(|s| !members.contains(s))
             .cloned()
             .collect();
         for server in gone {
-            known.remove(&server);
+            peers.known.remove(&server);
             self.forget_server(&server);
         }
         Ok(())

@@ -14,7 +14,10 @@
 //!   (1.5 s by default); one whose heartbeat expires is gone: every survivor purges its clients (the Router rejects the calls
 //!   that waited on them), and one of them deletes its keys.
 //! - **Recovery**: a server that lost Redis keeps serving its own clients, reconnects with
-//!   back-off, and writes its state again if Redis came back without it.
+//!   back-off, and writes its state again if Redis came back without it, before it puts itself
+//!   back in the member set (whoever loads it then finds all of it). After Redis came back empty,
+//!   every server is missing from it until its own next heartbeat: for one TTL, a missing server
+//!   is not taken for dead, and each is loaded again when it shows.
 //!
 //! Here: joining, leaving and the link the Hub sends through. `messages` holds the key names
 //! and message formats, `subscribe` what arrives on this server's channel, `publish` the frames,
@@ -123,8 +126,8 @@ pub(crate) struct Cluster {
     hub: Arc<Hub>,
     /// Bytes of frames handed to the writer and not yet in a pipeline.
     queued: Arc<AtomicUsize>,
-    /// Servers whose state this one has loaded, alive at the last heartbeat: their incarnation.
-    known: tokio::sync::Mutex<HashMap<String, String>>,
+    /// The other servers, as of this one's last heartbeat.
+    peers: tokio::sync::Mutex<liveness::Peers>,
 }
 
 impl Cluster {
@@ -191,7 +194,7 @@ impl Cluster {
             redis,
             hub,
             queued: Arc::new(AtomicUsize::new(0)),
-            known: tokio::sync::Mutex::new(HashMap::new()),
+            peers: tokio::sync::Mutex::new(liveness::Peers::default()),
         });
         // What this id held before a crash is stale: start clean.
         cluster.forget_own_state().await;

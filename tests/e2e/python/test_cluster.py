@@ -384,6 +384,10 @@ async def test_redis_restarted_empty_is_rebuilt_from_the_servers(redis, cluster,
     await prov.register_service({"id": "calc", "add": lambda a, b: a + b})
     old_caller = await on(s3, "alice", ws)
     await visible(old_caller, f"{ws}/prov:calc")
+    heard = []
+    for event in ("service_removed", "client_disconnected"):
+        old_caller.on(event, lambda data, event=event: heard.append((event, data)))
+    await old_caller.subscribe(["service_removed", "client_disconnected"])
     redis.stop()
     redis.start()  # no persistence: it comes back empty (the servers start writing at once)
     # (KEYS is fine on this test's tiny Redis; the servers themselves never scan.)
@@ -400,6 +404,10 @@ async def test_redis_restarted_empty_is_rebuilt_from_the_servers(redis, cluster,
     newcomer = await on(s3, "alice", ws)
     await visible(newcomer, f"{ws}/prov:calc", timeout=10)
     assert await (await newcomer.get_service(f"{ws}/prov:calc")).add(3, 4) == 7
+    # Redis lost every server at once, and none of them died: no server may take another's
+    # absence from the empty Redis for its death and purge its clients, even for a moment.
+    await asyncio.sleep(HEARTBEAT_TTL_S + 0.5)
+    assert heard == [], heard
 
 
 def test_bad_redis_options_are_clear_errors(redis, cluster):
