@@ -23,6 +23,11 @@ fn claims(aud: Audience) -> Claims {
     }
 }
 
+/// `token` as the API would take it, at [`NOW`], with [`SECRET`].
+fn verify_api(token: &str) -> Result<Claims, JwtError> {
+    verify(token, SECRET, NOW, Audience::Api)
+}
+
 fn b64(s: &str) -> String {
     URL_SAFE_NO_PAD.encode(s)
 }
@@ -76,7 +81,7 @@ fn round_trip_minimal_claims_and_nbf() {
     let payload = String::from_utf8(payload).unwrap();
     // None fields are skipped, not serialized as null.
     assert!(!payload.contains("null"), "{payload}");
-    assert_eq!(verify(&token, SECRET, NOW, Audience::Api), Ok(c));
+    assert_eq!(verify_api(&token), Ok(c));
 }
 
 #[test]
@@ -101,7 +106,7 @@ fn rejects_alg_none_with_empty_signature() {
         b64(r#"{"alg":"none","typ":"JWT"}"#),
         b64(&payload)
     );
-    let err = verify(&token, SECRET, NOW, Audience::Api).unwrap_err();
+    let err = verify_api(&token).unwrap_err();
     assert_eq!(err, JwtError::UnsupportedAlgorithm("none".into()));
     assert_eq!(err.to_string(), "unsupported jwt algorithm: none");
 }
@@ -112,7 +117,7 @@ fn rejects_other_algorithms_even_when_signed() {
     for alg in ["HS512", "RS256", "hs256", "None"] {
         let token = raw_token(&format!(r#"{{"alg":"{alg}"}}"#), &payload, SECRET);
         assert_eq!(
-            verify(&token, SECRET, NOW, Audience::Api),
+            verify_api(&token),
             Err(JwtError::UnsupportedAlgorithm(alg.into()))
         );
     }
@@ -123,7 +128,7 @@ fn rejects_missing_or_non_string_alg() {
     let payload = serde_json::to_string(&claims(Audience::Api)).unwrap();
     for header in [r#"{"typ":"JWT"}"#, r#"{"alg":null}"#, r#"{"alg":256}"#] {
         let token = raw_token(header, &payload, SECRET);
-        malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        malformed_reason(verify_api(&token));
     }
 }
 
@@ -132,16 +137,13 @@ fn typ_is_case_insensitive_jwt_or_absent() {
     let payload = serde_json::to_string(&claims(Audience::Api)).unwrap();
     for header in [r#"{"alg":"HS256"}"#, r#"{"alg":"HS256","typ":"jwt"}"#] {
         let token = raw_token(header, &payload, SECRET);
-        assert!(
-            verify(&token, SECRET, NOW, Audience::Api).is_ok(),
-            "{header}"
-        );
+        assert!(verify_api(&token).is_ok(), "{header}");
     }
     let token = raw_token(r#"{"alg":"HS256","typ":"JWS"}"#, &payload, SECRET);
-    let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+    let reason = malformed_reason(verify_api(&token));
     assert_eq!(reason, "unsupported header typ: JWS");
     let token = raw_token(r#"{"alg":"HS256","typ":1}"#, &payload, SECRET);
-    malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+    malformed_reason(verify_api(&token));
 }
 
 #[test]
@@ -152,7 +154,7 @@ fn rejects_crit_header() {
         &payload,
         SECRET,
     );
-    let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+    let reason = malformed_reason(verify_api(&token));
     assert!(reason.contains("crit"), "{reason}");
 }
 
@@ -166,10 +168,7 @@ fn rejects_tampered_payload_with_old_signature() {
     let at = json.find("user-1").unwrap() + 5;
     payload[at] ^= 0x01;
     let forged = format!("{h}.{}.{s}", URL_SAFE_NO_PAD.encode(&payload));
-    assert_eq!(
-        verify(&forged, SECRET, NOW, Audience::Api),
-        Err(JwtError::BadSignature)
-    );
+    assert_eq!(verify_api(&forged), Err(JwtError::BadSignature));
 }
 
 #[test]
@@ -179,22 +178,13 @@ fn rejects_tampered_signature() {
     let mut sig = URL_SAFE_NO_PAD.decode(s).unwrap();
     sig[31] ^= 0x80;
     let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
-    assert_eq!(
-        verify(&forged, SECRET, NOW, Audience::Api),
-        Err(JwtError::BadSignature)
-    );
+    assert_eq!(verify_api(&forged), Err(JwtError::BadSignature));
     // Truncated signature (valid base64url, wrong length).
     let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig[..16]));
-    assert_eq!(
-        verify(&forged, SECRET, NOW, Audience::Api),
-        Err(JwtError::BadSignature)
-    );
+    assert_eq!(verify_api(&forged), Err(JwtError::BadSignature));
     // Empty signature with alg HS256.
     let forged = format!("{input}.");
-    assert_eq!(
-        verify(&forged, SECRET, NOW, Audience::Api),
-        Err(JwtError::BadSignature)
-    );
+    assert_eq!(verify_api(&forged), Err(JwtError::BadSignature));
 }
 
 #[test]
@@ -231,10 +221,7 @@ fn signature_is_checked_before_claims() {
         b64(r#"{"sub":42}"#),
         URL_SAFE_NO_PAD.encode([0u8; 32])
     );
-    assert_eq!(
-        verify(&token, SECRET, NOW, Audience::Api),
-        Err(JwtError::BadSignature)
-    );
+    assert_eq!(verify_api(&token), Err(JwtError::BadSignature));
     // An expired token under the wrong secret is a bad signature, not expired.
     let mut c = claims(Audience::Api);
     c.exp = NOW - 1;
@@ -248,7 +235,7 @@ fn signature_is_checked_before_claims() {
 fn expired_by_one_second() {
     let mut c = claims(Audience::Api);
     c.exp = NOW - 1;
-    let err = verify(&sign(&c, SECRET), SECRET, NOW, Audience::Api).unwrap_err();
+    let err = verify_api(&sign(&c, SECRET)).unwrap_err();
     assert_eq!(
         err,
         JwtError::Expired {
@@ -268,7 +255,7 @@ fn expired_exactly_at_exp() {
     c.exp = NOW;
     let token = sign(&c, SECRET);
     assert_eq!(
-        verify(&token, SECRET, NOW, Audience::Api),
+        verify_api(&token),
         Err(JwtError::Expired { exp: NOW, now: NOW })
     );
     assert!(verify(&token, SECRET, NOW - 1, Audience::Api).is_ok());
@@ -279,7 +266,7 @@ fn not_yet_valid() {
     let mut c = claims(Audience::Api);
     c.nbf = Some(NOW + 60);
     let token = sign(&c, SECRET);
-    let err = verify(&token, SECRET, NOW, Audience::Api).unwrap_err();
+    let err = verify_api(&token).unwrap_err();
     assert_eq!(
         err,
         JwtError::NotYetValid {
@@ -298,7 +285,7 @@ fn not_yet_valid() {
 #[test]
 fn reconnection_token_is_not_an_api_token() {
     let token = sign(&claims(Audience::Reconnection), SECRET);
-    let err = verify(&token, SECRET, NOW, Audience::Api).unwrap_err();
+    let err = verify_api(&token).unwrap_err();
     assert_eq!(
         err,
         JwtError::WrongAudience {
@@ -328,7 +315,7 @@ fn api_token_is_not_a_reconnection_token() {
 fn aud_array() {
     let payload = r#"{"sub":"u","exp":4102444800,"aud":["other","hypha-api"]}"#;
     let token = raw_token(r#"{"alg":"HS256","typ":"JWT"}"#, payload, SECRET);
-    let c = verify(&token, SECRET, NOW, Audience::Api).unwrap();
+    let c = verify_api(&token).unwrap();
     assert_eq!(c.aud, "hypha-api");
     assert_eq!(
         verify(&token, SECRET, NOW, Audience::Reconnection),
@@ -343,7 +330,7 @@ fn aud_array() {
         SECRET,
     );
     assert!(matches!(
-        verify(&empty, SECRET, NOW, Audience::Api),
+        verify_api(&empty),
         Err(JwtError::WrongAudience { .. })
     ));
     let mixed = raw_token(
@@ -351,20 +338,20 @@ fn aud_array() {
         r#"{"sub":"u","exp":4102444800,"aud":["hypha-api",1]}"#,
         SECRET,
     );
-    malformed_reason(verify(&mixed, SECRET, NOW, Audience::Api));
+    malformed_reason(verify_api(&mixed));
 }
 
 #[test]
 fn float_numeric_claims_are_floored() {
     let payload = r#"{"sub":"u","iat":1700000000.9,"exp":1700000100.75,"nbf":1699999999.5,"aud":"hypha-api"}"#;
     let token = raw_token(r#"{"alg":"HS256"}"#, payload, SECRET);
-    let c = verify(&token, SECRET, NOW, Audience::Api).unwrap();
+    let c = verify_api(&token).unwrap();
     assert_eq!((c.iat, c.exp, c.nbf), (NOW, NOW + 100, Some(NOW - 1)));
     // exp 1700000000.5 floors to NOW: expired.
     let payload = r#"{"sub":"u","exp":1700000000.5,"aud":"hypha-api"}"#;
     let token = raw_token(r#"{"alg":"HS256"}"#, payload, SECRET);
     assert_eq!(
-        verify(&token, SECRET, NOW, Audience::Api),
+        verify_api(&token),
         Err(JwtError::Expired { exp: NOW, now: NOW })
     );
 }
@@ -374,13 +361,13 @@ fn rejects_bad_numeric_claims() {
     for exp in ["-1", "-0.5", "\"4102444800\"", "true", "1e20", "[1]"] {
         let payload = format!(r#"{{"sub":"u","exp":{exp},"aud":"hypha-api"}}"#);
         let token = raw_token(r#"{"alg":"HS256"}"#, &payload, SECRET);
-        let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        let reason = malformed_reason(verify_api(&token));
         assert!(reason.contains("exp"), "{exp}: {reason}");
     }
     for claim in ["iat", "nbf"] {
         let payload = format!(r#"{{"sub":"u","exp":4102444800,"aud":"hypha-api","{claim}":-5}}"#);
         let token = raw_token(r#"{"alg":"HS256"}"#, &payload, SECRET);
-        let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        let reason = malformed_reason(verify_api(&token));
         assert_eq!(reason, format!("claim {claim} is not a valid time: -5"));
     }
 }
@@ -414,12 +401,12 @@ fn rejects_missing_or_ill_typed_required_claims() {
     ];
     for (payload, expected) in cases {
         let token = raw_token(r#"{"alg":"HS256"}"#, payload, SECRET);
-        let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+        let reason = malformed_reason(verify_api(&token));
         assert_eq!(reason, expected, "{payload}");
     }
     // Signed but not JSON.
     let token = raw_token(r#"{"alg":"HS256"}"#, "not json", SECRET);
-    let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+    let reason = malformed_reason(verify_api(&token));
     assert!(reason.starts_with("payload is not json"), "{reason}");
 }
 
@@ -427,7 +414,7 @@ fn rejects_missing_or_ill_typed_required_claims() {
 fn unknown_claims_are_ignored_and_defaults_apply() {
     let payload = r#"{"sub":"u","exp":4102444800,"aud":"hypha-api","extra":{"x":1},"email":null}"#;
     let token = raw_token(r#"{"alg":"HS256","kid":"k1"}"#, payload, SECRET);
-    let c = verify(&token, SECRET, NOW, Audience::Api).unwrap();
+    let c = verify_api(&token).unwrap();
     assert_eq!(
         c,
         Claims {
@@ -452,7 +439,7 @@ fn rejects_oversized_token() {
     c.scope = "x".repeat(MAX_TOKEN_LEN);
     let token = sign(&c, SECRET);
     assert!(token.len() > MAX_TOKEN_LEN);
-    let reason = malformed_reason(verify(&token, SECRET, NOW, Audience::Api));
+    let reason = malformed_reason(verify_api(&token));
     assert_eq!(
         reason,
         format!("token is {} bytes, limit is 8192", token.len())
@@ -464,19 +451,19 @@ fn rejects_oversized_token() {
         .push_str(&" ".repeat((MAX_TOKEN_LEN - base) * 3 / 4 - 2));
     let token = sign(&c, SECRET);
     assert!(token.len() <= MAX_TOKEN_LEN, "{}", token.len());
-    assert_eq!(verify(&token, SECRET, NOW, Audience::Api), Ok(c));
+    assert_eq!(verify_api(&token), Ok(c));
 }
 
 #[test]
 fn rejects_wrong_part_count() {
     let token = sign(&claims(Audience::Api), SECRET);
     let (two, _) = token.rsplit_once('.').unwrap();
-    let reason = malformed_reason(verify(two, SECRET, NOW, Audience::Api));
+    let reason = malformed_reason(verify_api(two));
     assert_eq!(reason, "expected 3 dot-separated parts, found 2");
     let four = format!("{token}.{}", b64("x"));
-    let reason = malformed_reason(verify(&four, SECRET, NOW, Audience::Api));
+    let reason = malformed_reason(verify_api(&four));
     assert_eq!(reason, "expected 3 dot-separated parts, found 4");
-    let err = verify("", SECRET, NOW, Audience::Api).unwrap_err();
+    let err = verify_api("").unwrap_err();
     assert_eq!(
         err.to_string(),
         "malformed jwt: expected 3 dot-separated parts, found 1"
@@ -502,11 +489,11 @@ fn rejects_garbage() {
             valid[..valid.find('.').unwrap()].replace('J', "+")
         ), // std alphabet
     ] {
-        malformed_reason(verify(garbage, SECRET, NOW, Audience::Api));
+        malformed_reason(verify_api(garbage));
     }
     // Bad base64url in the signature segment.
     let (input, _) = valid.rsplit_once('.').unwrap();
-    let reason = malformed_reason(verify(&format!("{input}.@@@"), SECRET, NOW, Audience::Api));
+    let reason = malformed_reason(verify_api(&format!("{input}.@@@")));
     assert!(reason.starts_with("signature is not base64url"), "{reason}");
 }
 
@@ -794,14 +781,14 @@ fn interop_our_token_is_byte_stable() {
 proptest! {
     #[test]
     fn verify_never_panics_on_random_strings(token in ".{0,300}") {
-        let _ = verify(&token, SECRET, NOW, Audience::Api);
+        let _ = verify_api(&token);
     }
 
     #[test]
     fn verify_never_panics_on_dotted_base64ish(
         token in "[A-Za-z0-9_\\-=+/.]{0,200}",
     ) {
-        let _ = verify(&token, SECRET, NOW, Audience::Api);
+        let _ = verify_api(&token);
     }
 
     #[test]
@@ -810,7 +797,7 @@ proptest! {
         payload in ".{0,200}",
     ) {
         let token = raw_token(&header, &payload, SECRET);
-        let _ = verify(&token, SECRET, NOW, Audience::Api);
+        let _ = verify_api(&token);
     }
 
     #[test]

@@ -91,20 +91,7 @@ pub(crate) fn js(value: &Value) -> Json {
 
 /// API claims for `sub`, valid for an hour from [`T0`].
 pub(crate) fn claims(sub: &str) -> Claims {
-    let now = T0 / 1000;
-    Claims {
-        sub: sub.to_owned(),
-        workspace: None,
-        client_id: None,
-        email: None,
-        roles: Vec::new(),
-        scope: String::new(),
-        iat: now,
-        exp: now + 3600,
-        nbf: None,
-        iss: jwt::ISSUER.to_owned(),
-        aud: Audience::Api.as_str().to_owned(),
-    }
+    Claims::issued(Audience::Api, sub.to_owned(), T0 / 1000, 3600)
 }
 
 /// A token signed with the server's secret.
